@@ -163,6 +163,14 @@ export class Writer {
 }
 
 export function swapBytes(buf: Uint8Array, start: number, nbytes: number, width: number): void {
+  // Buffer's native swaps run at memory speed; the byte loop below is the fallback for odd widths.
+  if (nbytes % width === 0 && (width === 2 || width === 4 || width === 8)) {
+    const b = Buffer.from(buf.buffer, buf.byteOffset + start, nbytes);
+    if (width === 2) b.swap16();
+    else if (width === 4) b.swap32();
+    else b.swap64();
+    return;
+  }
   for (let p = start, end = start + nbytes; p < end; p += width) {
     for (let i = 0, j = width - 1; i < j; i++, j--) {
       const t = buf[p + i];
@@ -180,6 +188,12 @@ export class Reader {
   littleEndian: boolean;
   /** First fault met, or undefined while all is well. */
   fault: string | undefined;
+  /**
+   * Structure fields (type layout entries and structure values) this reader may still have the
+   * decoder build. Cached type references make a few bytes stand for a large type, so without an
+   * allowance proportional to the input a small hostile message could demand unbounded memory.
+   */
+  budget: number;
 
   constructor(buf: Uint8Array, littleEndian = true, start = 0, end = buf.length) {
     this.buf = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
@@ -187,6 +201,7 @@ export class Reader {
     this.pos = start;
     this.end = end;
     this.littleEndian = littleEndian;
+    this.budget = (1 << 18) + 16 * Math.max(0, end - start);
   }
 
   get ok(): boolean {

@@ -27,6 +27,24 @@ export type TypeCache = Map<number, FieldDesc>;
 
 const MAX_TYPE_DEPTH = 64;
 
+/** Takes `n` structure fields from the reader's allowance; false (and a fault) when it runs out. */
+function charge(r: Reader, n: number): boolean {
+  r.budget -= n;
+  if (r.budget >= 0) return true;
+  r.fail('message describes more structure than its size allows');
+  return false;
+}
+
+/** A bound or fixed size read from a type description (never negative). */
+function readBound(r: Reader): number {
+  const n = r.size();
+  if (n < 0) {
+    r.fail('null bound in a type description');
+    return 0;
+  }
+  return n;
+}
+
 // ---------------------------------------------------------------- types
 
 export function encodeType(w: Writer, t: FieldDesc | null): void {
@@ -110,12 +128,15 @@ export function decodeType(r: Reader, cache?: TypeCache, depth = 0): FieldDesc |
         fields.push({ name, type: t });
       }
       if (!r.ok) return null;
-      return code === 0x80 ? new Structure(id, fields) : new UnionDesc(id, fields);
+      if (code === 0x81) return new UnionDesc(id, fields);
+      let entries = 1;
+      for (const f of fields) entries += f.type.kind === 'structure' ? f.type.layout.length : 1;
+      return charge(r, entries) ? new Structure(id, fields) : null;
     }
     case 0x82:
       return ANY;
     case 0x83:
-      return { kind: 'scalar', type: 'string', bound: r.size() };
+      return { kind: 'scalar', type: 'string', bound: readBound(r) };
     case 0x88: {
       const e = decodeType(r, cache, depth + 1);
       if (r.ok && (!e || e.kind !== 'structure')) r.fail('structure array of a non-structure');
@@ -138,7 +159,7 @@ export function decodeType(r: Reader, cache?: TypeCache, depth = 0): FieldDesc |
         case 0x08:
           return scalarArray(base);
         default:
-          return { kind: 'scalarArray', type: base, bound: r.size(), fixed: (code & 0x18) === 0x18 };
+          return { kind: 'scalarArray', type: base, bound: readBound(r), fixed: (code & 0x18) === 0x18 };
       }
     }
   }
@@ -265,6 +286,15 @@ function decodeUnion(r: Reader, u: UnionDesc, cache: TypeCache | undefined): Uni
   return { selector: sel, value: decodeValue(r, u.fields[sel].type, cache) };
 }
 
+/** A fixed array's element count, checked against the bytes left. */
+function fixedCount(r: Reader, n: number, minWidth: number): number {
+  if (n * minWidth <= r.remaining) return n;
+  r.fail(`fixed array of ${n} exceeds the ${r.remaining} bytes left`);
+  return 0;
+}
+
+const EMPTY = new Structure('', []);
+
 /** Decodes one field's value of type `t`. */
 export function decodeValue(r: Reader, t: FieldDesc, cache?: TypeCache): unknown {
   switch (t.kind) {
@@ -273,15 +303,16 @@ export function decodeValue(r: Reader, t: FieldDesc, cache?: TypeCache): unknown
     case 'scalarArray': {
       const C = ARRAY_CTOR[t.type];
       if (C) {
-        const n = t.fixed ? t.bound! : r.count(C.BYTES_PER_ELEMENT);
+        const n = t.fixed ? fixedCount(r, t.bound!, C.BYTES_PER_ELEMENT) : r.count(C.BYTES_PER_ELEMENT);
         return r.typed(C, n);
       }
-      const n = t.fixed ? t.bound! : r.count(1);
+      const n = t.fixed ? fixedCount(r, t.bound!, 1) : r.count(1);
       const out: unknown[] = new Array(n);
-      for (let i = 0; i < n; i++) out[i] = decodeScalar(r, t.type);
+      for (let i = 0; i < n && r.ok; i++) out[i] = decodeScalar(r, t.type);
       return r.ok ? out : [];
     }
     case 'structure': {
+      if (!charge(r, t.layout.length)) return new PVStructure(EMPTY);
       const s = new PVStructure(t);
       decodeStructureInto(r, s, cache);
       return s;
@@ -300,6 +331,7 @@ export function decodeValue(r: Reader, t: FieldDesc, cache?: TypeCache): unknown
       for (let i = 0; i < n && r.ok; i++) {
         if (r.u8() === 0) out[i] = null;
         else if (t.kind === 'structureArray') {
+          if (!charge(r, t.element.layout.length)) break;
           const s = new PVStructure(t.element);
           decodeStructureInto(r, s, cache);
           out[i] = s;
