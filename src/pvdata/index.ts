@@ -4,3 +4,4 @@ export * from './buffer.ts';
 export * from './types.ts';
 export * from './value.ts';
 export * from './codec.ts';
+export * from './nt.ts';
