@@ -1,0 +1,507 @@
+// Sans-I/O server side of one CA TCP circuit, plus the UDP search responder.
+// The socket glue feeds received bytes in and provides a transport for output.
+
+import {
+  CA_ACCESS_READ,
+  CA_ACCESS_WRITE,
+  CA_ADDRESS_USE_SENDER,
+  CA_MINOR_VERSION,
+  DBE_ALARM,
+  DBE_VALUE,
+  ECA,
+  SEARCH_DO_REPLY,
+  dbrValueType,
+  isValidDbrType,
+} from './constants.ts';
+import { CaConversionError, clientValueToNative, currentCount, nativeDbrType, snapshotToDbr } from './convert.ts';
+import { decodeDbr, dbrPayloadSize, encodeDbr } from './dbr.ts';
+import { CaFramer, DEFAULT_MAX_PAYLOAD_SIZE, decodeDatagram } from './framer.ts';
+import { concatBytes, decodeMessage, encodeMessage, type CaFrame, type CaHeader, type CaMessage } from './messages.ts';
+import type { CaPv, CaSource } from './source.ts';
+
+export type CaLogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type CaLogger = (level: CaLogLevel, message: string) => void;
+
+export interface CaConnectionTransport {
+  /**
+   * Queues bytes for the peer. Returns false when the transport is congested;
+   * the connection then holds monitor updates (keeping only the latest) until
+   * drained() is called.
+   */
+  send(bytes: Uint8Array): boolean;
+  /** Closes the circuit (the connection has already logged why). */
+  close(reason: string): void;
+}
+
+export interface CaConnectionOptions {
+  source: CaSource;
+  /** The server's TCP port, reported in SEARCH replies sent over this circuit. */
+  serverPort: number;
+  maxPayloadSize?: number;
+  /** Peer address for logs and write contexts. */
+  clientAddress?: string;
+  log?: CaLogger;
+}
+
+interface Channel {
+  sid: number;
+  cid: number;
+  name: string;
+  pv: CaPv;
+  subscriptions: Set<Subscription>;
+}
+
+interface Subscription {
+  id: number;
+  channel: Channel;
+  dataType: number;
+  count: number;
+  mask: number;
+  unsubscribe: () => void;
+  /** An update is owed but was held back (congestion or EVENTS_OFF). */
+  dirty: boolean;
+}
+
+const noop = (): void => {};
+
+export class CaServerConnection {
+  private readonly framer: CaFramer;
+  private readonly channels = new Map<number, Channel>();
+  private readonly subscriptions = new Map<number, Subscription>();
+  private readonly dirty = new Set<Subscription>();
+  private nextSid = 1;
+  private congested = false;
+  private eventsOff = false;
+  private closed = false;
+  private readonly log: CaLogger;
+  clientMinorVersion = 0;
+  clientPriority = 0;
+  userName = '';
+  hostName = '';
+
+  constructor(
+    private readonly transport: CaConnectionTransport,
+    private readonly options: CaConnectionOptions,
+  ) {
+    this.framer = new CaFramer({ maxPayloadSize: options.maxPayloadSize ?? DEFAULT_MAX_PAYLOAD_SIZE });
+    this.log = options.log ?? noop;
+  }
+
+  get channelCount(): number {
+    return this.channels.size;
+  }
+  get subscriptionCount(): number {
+    return this.subscriptions.size;
+  }
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Sends the server's VERSION greeting (RSRV sends it on accept). */
+  start(): void {
+    this.send({ kind: 'version', priority: 0, minorVersion: CA_MINOR_VERSION, sequence: 0 });
+  }
+
+  /** Feeds bytes received from the client. */
+  receive(chunk: Uint8Array): void {
+    if (this.closed) return;
+    for (const r of this.framer.push(chunk)) {
+      if (this.closed) return;
+      if (!r.ok) {
+        this.fail(`bad frame from ${this.who()}: ${r.error.message}`);
+        return;
+      }
+      let msg: CaMessage;
+      try {
+        msg = decodeMessage(r.frame, 'c2s');
+      } catch (e) {
+        this.fail(`bad message from ${this.who()}: ${(e as Error).message}`);
+        return;
+      }
+      try {
+        this.handle(msg, r.frame);
+      } catch (e) {
+        this.fail(`error handling command ${r.frame.header.command} from ${this.who()}: ${(e as Error).message}`);
+        return;
+      }
+    }
+  }
+
+  /** The transport can take more data: send held-back monitor updates. */
+  drained(): void {
+    this.congested = false;
+    this.flushDirty();
+  }
+
+  /** Tears down all channels and subscriptions (idempotent). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const s of this.subscriptions.values()) s.unsubscribe();
+    this.subscriptions.clear();
+    this.channels.clear();
+    this.dirty.clear();
+  }
+
+  /** Tells the client a channel is gone (e.g. its PV was removed) and forgets it. */
+  disconnectChannelsFor(pv: CaPv): void {
+    for (const ch of [...this.channels.values()]) {
+      if (ch.pv !== pv) continue;
+      this.dropChannel(ch);
+      this.send({ kind: 'serverDisconn', cid: ch.cid });
+    }
+  }
+
+  // -------------------------------------------------------------------------
+
+  private who(): string {
+    const id = [this.userName, this.hostName].filter(Boolean).join('@');
+    return `${this.options.clientAddress ?? 'client'}${id ? ` (${id})` : ''}`;
+  }
+
+  private fail(reason: string): void {
+    this.log('warn', `ca: ${reason}; closing connection`);
+    this.close();
+    this.transport.close(reason);
+  }
+
+  private send(m: CaMessage): void {
+    this.sendBytes(encodeMessage(m));
+  }
+
+  private sendBytes(b: Uint8Array): void {
+    if (this.closed) return;
+    if (!this.transport.send(b)) this.congested = true;
+  }
+
+  private sendError(request: CaHeader, cid: number, status: number, message: string): void {
+    this.send({ kind: 'error', cid, status, request, message });
+  }
+
+  private handle(m: CaMessage, frame: CaFrame): void {
+    switch (m.kind) {
+      case 'version':
+        this.clientMinorVersion = m.minorVersion;
+        this.clientPriority = m.priority;
+        return;
+      case 'clientName':
+        this.userName = m.name;
+        return;
+      case 'hostName':
+        this.hostName = m.name;
+        return;
+      case 'echo':
+        this.send({ kind: 'echo' });
+        return;
+      case 'readSync':
+        this.send({ kind: 'readSync' });
+        return;
+      case 'eventsOff':
+        this.eventsOff = true;
+        return;
+      case 'eventsOn':
+        this.eventsOff = false;
+        this.flushDirty();
+        return;
+      case 'search': {
+        const pv = this.lookup(m.name);
+        if (pv) this.send({ kind: 'searchReply', port: this.options.serverPort, serverAddress: CA_ADDRESS_USE_SENDER, cid: m.cid });
+        else if (m.reply === SEARCH_DO_REPLY) this.send({ kind: 'notFound', reply: m.reply, minorVersion: CA_MINOR_VERSION, cid: m.cid });
+        return;
+      }
+      case 'createChan':
+        this.createChannel(m.cid, m.name);
+        return;
+      case 'clearChannel': {
+        const ch = this.channels.get(m.sid);
+        if (!ch) {
+          this.sendError(frame.header, m.cid, ECA.BADCHID, `no channel with server id ${m.sid}`);
+          return;
+        }
+        this.dropChannel(ch);
+        this.send({ kind: 'clearChannel', sid: ch.sid, cid: ch.cid });
+        return;
+      }
+      case 'readNotify':
+        this.read(m.sid, m.ioid, m.dataType, m.count, frame.header);
+        return;
+      case 'write':
+        this.write(m.sid, m.ioid, m.dataType, m.count, m.data, false, frame.header);
+        return;
+      case 'writeNotify':
+        this.write(m.sid, m.ioid, m.dataType, m.count, m.data, true, frame.header);
+        return;
+      case 'eventAdd':
+        this.addSubscription(m.sid, m.subscriptionId, m.dataType, m.count, m.mask, frame.header);
+        return;
+      case 'eventCancel': {
+        const sub = this.subscriptions.get(m.subscriptionId);
+        if (!sub || sub.channel.sid !== m.sid) {
+          this.sendError(frame.header, sub?.channel.cid ?? 0xffffffff, ECA.BADMONID, `no subscription ${m.subscriptionId}`);
+          return;
+        }
+        this.removeSubscription(sub);
+        this.send({ kind: 'eventCancelReply', dataType: sub.dataType, count: sub.count, sid: m.sid, subscriptionId: sub.id });
+        return;
+      }
+      default:
+        this.log('debug', `ca: ignoring command ${frame.header.command} (${m.kind}) from ${this.who()}`);
+        return;
+    }
+  }
+
+  private lookup(name: string): CaPv | undefined {
+    try {
+      return this.options.source.lookup(name);
+    } catch (e) {
+      this.log('error', `ca: source lookup of "${name}" failed: ${(e as Error).message}`);
+      return undefined;
+    }
+  }
+
+  private createChannel(cid: number, name: string): void {
+    const pv = this.lookup(name);
+    if (!pv) {
+      this.send({ kind: 'createChFail', cid });
+      return;
+    }
+    let sid = this.nextSid++ >>> 0;
+    while (this.channels.has(sid)) sid = this.nextSid++ >>> 0;
+    const ch: Channel = { sid, cid, name, pv, subscriptions: new Set() };
+    this.channels.set(sid, ch);
+    const access = CA_ACCESS_READ | (pv.writable ? CA_ACCESS_WRITE : 0);
+    this.send({ kind: 'accessRights', cid, access });
+    this.send({ kind: 'createChanReply', dataType: nativeDbrType(pv.nativeType), count: pv.maxCount, cid, sid });
+  }
+
+  private dropChannel(ch: Channel): void {
+    for (const s of [...ch.subscriptions]) this.removeSubscription(s);
+    this.channels.delete(ch.sid);
+  }
+
+  /** Resolves a requested count; returns an ECA code on error. */
+  private resolveCount(pv: CaPv, requested: number): { count: number } | { error: number } {
+    if (requested > pv.maxCount) return { error: ECA.BADCOUNT };
+    if (requested === 0) return { count: currentCount(pv.snapshot(), pv.maxCount) };
+    return { count: requested };
+  }
+
+  /** Encodes the PV's current value as `dataType` x `count`; returns undefined data on failure. */
+  private encodeValue(pv: CaPv, dataType: number, count: number): { data: Uint8Array; status: number } {
+    try {
+      const snap = pv.snapshot();
+      const dbr = snapshotToDbr(pv.nativeType, snap, pv.metadata(), dataType, count);
+      return { data: encodeDbr(dataType, dbr, count), status: ECA.NORMAL };
+    } catch (e) {
+      this.log('warn', `ca: reading ${dataType} from a ${pv.nativeType} PV failed: ${(e as Error).message}`);
+      return { data: new Uint8Array(dbrPayloadSize(dataType, count)), status: ECA.GETFAIL };
+    }
+  }
+
+  private read(sid: number, ioid: number, dataType: number, count: number, header: CaHeader): void {
+    const ch = this.channels.get(sid);
+    if (!ch) {
+      this.sendError(header, 0xffffffff, ECA.BADCHID, `no channel with server id ${sid}`);
+      return;
+    }
+    if (!isValidDbrType(dataType)) {
+      this.send({ kind: 'readNotifyReply', dataType, count, status: ECA.BADTYPE, ioid, data: new Uint8Array(0) });
+      return;
+    }
+    const rc = this.resolveCount(ch.pv, count);
+    if ('error' in rc) {
+      this.send({ kind: 'readNotifyReply', dataType, count, status: rc.error, ioid, data: new Uint8Array(0) });
+      return;
+    }
+    const { data, status } = this.encodeValue(ch.pv, dataType, rc.count);
+    this.send({ kind: 'readNotifyReply', dataType, count: rc.count, status, ioid, data });
+  }
+
+  private write(sid: number, ioid: number, dataType: number, count: number, payload: Uint8Array, notify: boolean, header: CaHeader): void {
+    const ch = this.channels.get(sid);
+    if (!ch) {
+      this.sendError(header, 0xffffffff, ECA.BADCHID, `no channel with server id ${sid}`);
+      return;
+    }
+    const reply = (status: number): void => {
+      if (notify) this.send({ kind: 'writeNotifyReply', dataType, count, status, ioid });
+    };
+    const pv = ch.pv;
+    if (!pv.writable) {
+      if (notify) reply(ECA.NOWTACCESS);
+      else this.sendError(header, ch.cid, ECA.NOWTACCESS, `${ch.name}: write access denied`);
+      return;
+    }
+    // Clients write plain DBR types; for other families only the value part is used.
+    if (!isValidDbrType(dataType)) {
+      this.sendError(header, ch.cid, ECA.BADTYPE, `${ch.name}: unsupported DBR type ${dataType}`);
+      reply(ECA.BADTYPE);
+      return;
+    }
+    let value;
+    try {
+      const dbr = decodeDbr(dataType, count, payload);
+      value = clientValueToNative(pv.nativeType, pv.maxCount, pv.metadata(), dbrValueType(dataType), dbr.value);
+    } catch (e) {
+      const msg = `${ch.name}: ${(e as Error).message}`;
+      const status = e instanceof CaConversionError ? ECA.PUTFAIL : ECA.BADCOUNT;
+      this.sendError(header, ch.cid, status, msg);
+      reply(status);
+      return;
+    }
+    let p: Promise<void>;
+    try {
+      p = Promise.resolve(
+        pv.write(value, {
+          dbrType: dataType,
+          count,
+          notify,
+          user: this.userName,
+          host: this.hostName,
+          ...(this.options.clientAddress ? { address: this.options.clientAddress } : {}),
+        }),
+      );
+    } catch (e) {
+      p = Promise.reject(e);
+    }
+    p.then(
+      () => {
+        if (!this.closed) reply(ECA.NORMAL);
+      },
+      (e: unknown) => {
+        if (this.closed) return;
+        const msg = `${ch.name}: ${e instanceof Error ? e.message : String(e)}`;
+        this.log('info', `ca: put to ${ch.name} from ${this.who()} failed: ${msg}`);
+        this.sendError(header, ch.cid, ECA.PUTFAIL, msg);
+        reply(ECA.PUTFAIL);
+      },
+    );
+  }
+
+  private addSubscription(sid: number, id: number, dataType: number, count: number, mask: number, header: CaHeader): void {
+    const ch = this.channels.get(sid);
+    if (!ch) {
+      this.sendError(header, 0xffffffff, ECA.BADCHID, `no channel with server id ${sid}`);
+      return;
+    }
+    if (!isValidDbrType(dataType)) {
+      this.sendError(header, ch.cid, ECA.BADTYPE, `${ch.name}: unsupported DBR type ${dataType}`);
+      return;
+    }
+    if (count > ch.pv.maxCount) {
+      this.sendError(header, ch.cid, ECA.BADCOUNT, `${ch.name}: count ${count} exceeds ${ch.pv.maxCount}`);
+      return;
+    }
+    const old = this.subscriptions.get(id);
+    if (old) this.removeSubscription(old);
+    const sub: Subscription = {
+      id,
+      channel: ch,
+      dataType,
+      count,
+      mask: mask === 0 ? DBE_VALUE | DBE_ALARM : mask,
+      unsubscribe: noop,
+      dirty: false,
+    };
+    this.subscriptions.set(id, sub);
+    ch.subscriptions.add(sub);
+    sub.unsubscribe = ch.pv.subscribe((events) => this.onEvent(sub, events));
+    // The first update is always sent, whatever the mask.
+    this.post(sub);
+  }
+
+  private removeSubscription(sub: Subscription): void {
+    sub.unsubscribe();
+    this.subscriptions.delete(sub.id);
+    sub.channel.subscriptions.delete(sub);
+    this.dirty.delete(sub);
+  }
+
+  private onEvent(sub: Subscription, events: number): void {
+    if (this.closed || (events & sub.mask) === 0 || this.subscriptions.get(sub.id) !== sub) return;
+    this.post(sub);
+  }
+
+  /** Sends an update now, or marks the subscription dirty (latest value wins). */
+  private post(sub: Subscription): void {
+    if (this.congested || this.eventsOff) {
+      sub.dirty = true;
+      this.dirty.add(sub);
+      return;
+    }
+    this.sendUpdate(sub);
+  }
+
+  private sendUpdate(sub: Subscription): void {
+    sub.dirty = false;
+    const pv = sub.channel.pv;
+    const count = sub.count === 0 ? currentCount(pv.snapshot(), pv.maxCount) : sub.count;
+    const { data, status } = this.encodeValue(pv, sub.dataType, count);
+    this.send({ kind: 'eventAddReply', dataType: sub.dataType, count, status, subscriptionId: sub.id, data });
+  }
+
+  private flushDirty(): void {
+    if (this.eventsOff || this.closed) return;
+    for (const sub of [...this.dirty]) {
+      if (this.congested) return;
+      this.dirty.delete(sub);
+      if (this.subscriptions.get(sub.id) === sub) this.sendUpdate(sub);
+    }
+  }
+}
+
+/**
+ * Answers one UDP datagram: returns the reply datagram (VERSION + a SEARCH reply
+ * or NOT_FOUND per name), or undefined when nothing is to be sent. Bad datagrams
+ * produce an `error` string and no reply. Never throws.
+ */
+export function answerUdpDatagram(
+  datagram: Uint8Array,
+  source: CaSource,
+  serverPort: number,
+  maxPayloadSize = 16384,
+): { reply?: Uint8Array; error?: string; names: string[] } {
+  const parts: Uint8Array[] = [];
+  const names: string[] = [];
+  let sequence = 0;
+  let priority = 0;
+  let error: string | undefined;
+  for (const r of decodeDatagram(datagram, 'c2s', maxPayloadSize)) {
+    if (!r.ok) {
+      error = r.error.message;
+      break;
+    }
+    const m = r.message;
+    if (m.kind === 'version') {
+      sequence = m.sequence;
+      priority = m.priority;
+    } else if (m.kind === 'search') {
+      names.push(m.name);
+      let pv: CaPv | undefined;
+      try {
+        pv = source.lookup(m.name);
+      } catch {
+        pv = undefined;
+      }
+      if (pv) {
+        parts.push(
+          encodeMessage({
+            kind: 'searchReply',
+            port: serverPort,
+            serverAddress: CA_ADDRESS_USE_SENDER,
+            cid: m.cid,
+            minorVersion: CA_MINOR_VERSION,
+          }),
+        );
+      } else if (m.reply === SEARCH_DO_REPLY) {
+        parts.push(encodeMessage({ kind: 'notFound', reply: m.reply, minorVersion: CA_MINOR_VERSION, cid: m.cid }));
+      }
+    }
+  }
+  const out: { reply?: Uint8Array; error?: string; names: string[] } = { names };
+  if (error !== undefined) out.error = error;
+  if (parts.length > 0) {
+    out.reply = concatBytes([encodeMessage({ kind: 'version', priority, minorVersion: CA_MINOR_VERSION, sequence }), ...parts]);
+  }
+  return out;
+}
