@@ -187,25 +187,80 @@ export interface DecodeContext {
 
 // ---------------------------------------------------------------- addresses
 
-/** Encodes an IPv4 dotted address as a 16-byte IPv4-mapped IPv6 address ('0.0.0.0' → all zeros). */
-export function writeAddress(w: Writer, ip: string): void {
-  w.ensure(16);
-  const parts = ip.split('.').map(Number);
-  const any = ip === '0.0.0.0' || ip === '' || ip === '::';
-  for (let i = 0; i < 10; i++) w.buf[w.pos++] = 0;
-  w.buf[w.pos++] = any ? 0 : 0xff;
-  w.buf[w.pos++] = any ? 0 : 0xff;
-  for (let i = 0; i < 4; i++) w.buf[w.pos++] = any ? 0 : parts[i] & 0xff;
+// Addresses travel as 16 bytes of IPv6. IPv4 addresses (including 0.0.0.0, "any") are IPv4-mapped
+// (::ffff:a.b.c.d), as pvxs and pvAccessCPP write them; 16 zero bytes are the IPv6 "any" address `::`
+// (which the pvxs client sends in its TCP search). Both "any" forms mean "the sender's address".
+
+/** True for the IPv4 or IPv6 unspecified address ('0.0.0.0', '::', or ''). */
+export function isAnyAddress(ip: string): boolean {
+  return ip === '' || ip === '0.0.0.0' || ip === '::' || /^[0:]+$/.test(ip) || ip === '::ffff:0.0.0.0';
 }
 
+function parseIPv4(ip: string): number[] | undefined {
+  const parts = ip.split('.');
+  if (parts.length !== 4) return undefined;
+  const out: number[] = [];
+  for (const p of parts) {
+    if (!/^\d{1,3}$/.test(p) || Number(p) > 255) return undefined;
+    out.push(Number(p));
+  }
+  return out;
+}
+
+/** The 16 bytes of an IPv6 address in text form ('::', '::1', 'fe80::1', '0:0:0:0:0:ffff:7f00:1', '::ffff:1.2.3.4'). */
+function parseIPv6(ip: string): number[] | undefined {
+  let text = ip;
+  const tail: number[] = [];
+  if (ip.includes('.')) {
+    const cut = ip.lastIndexOf(':');
+    const v4 = cut >= 0 ? parseIPv4(ip.slice(cut + 1)) : undefined;
+    if (!v4) return undefined;
+    tail.push(...v4);
+    text = ip.slice(0, cut + 1);
+    if (!text.endsWith('::')) text = text.slice(0, -1);
+  }
+  const halves = text.split('::');
+  if (halves.length > 2) return undefined;
+  const groups = (h: string): number[] | undefined => {
+    if (h === '') return [];
+    const out: number[] = [];
+    for (const g of h.split(':')) {
+      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
+      out.push(parseInt(g, 16));
+    }
+    return out;
+  };
+  const head = groups(halves[0]);
+  const rest = halves.length === 2 ? groups(halves[1]) : [];
+  if (!head || !rest) return undefined;
+  const want = 8 - tail.length / 2;
+  const have = head.length + rest.length;
+  if (halves.length === 2 ? have >= want : have !== want) return undefined;
+  const all = [...head, ...new Array<number>(want - have).fill(0), ...rest];
+  const bytes: number[] = [];
+  for (const g of all) bytes.push(g >> 8, g & 0xff);
+  return [...bytes, ...tail];
+}
+
+/**
+ * Writes an address as 16 bytes: an IPv4 dotted address IPv4-mapped ('0.0.0.0' → ::ffff:0.0.0.0, as
+ * pvxs and pvAccessCPP send "any"), an IPv6 text address as is ('' and '::' → 16 zero bytes).
+ */
+export function writeAddress(w: Writer, ip: string): void {
+  w.ensure(16);
+  const v4 = parseIPv4(ip);
+  const bytes = v4 ? [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, ...v4] : ip === '' ? undefined : parseIPv6(ip);
+  for (let i = 0; i < 16; i++) w.buf[w.pos++] = bytes ? bytes[i] : 0;
+}
+
+/** Reads a 16-byte address: IPv4-mapped addresses as dotted IPv4, others as 8 hex groups ('::' when all zero). */
 export function readAddress(r: Reader): string {
   const b = r.bytes(16);
   if (b.length < 16) return '0.0.0.0';
   let zero = true;
   for (let i = 0; i < 10; i++) if (b[i] !== 0) zero = false;
-  if (zero && ((b[10] === 0xff && b[11] === 0xff) || (b[10] === 0 && b[11] === 0))) {
-    return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
-  }
+  if (zero && b[10] === 0xff && b[11] === 0xff) return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
+  if (zero && b[10] === 0 && b[11] === 0 && b[12] === 0 && b[13] === 0 && b[14] === 0 && b[15] === 0) return '::';
   const groups: string[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(((b[i] << 8) | b[i + 1]).toString(16));
   return groups.join(':');
