@@ -5,3 +5,4 @@ export * from './types.ts';
 export * from './value.ts';
 export * from './codec.ts';
 export * from './nt.ts';
+export * from './request.ts';
