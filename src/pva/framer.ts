@@ -7,7 +7,6 @@ import {
   FLAG_SEGMENT_FIRST,
   FLAG_SEGMENT_LAST,
   FLAG_SEGMENT_MASK,
-  FLAG_SEGMENT_MIDDLE,
   HEADER_SIZE,
   PVA_MAGIC,
 } from './protocol.ts';
@@ -22,6 +21,8 @@ export class Framer {
   private segmentBytes = 0;
   private segmentCommand = -1;
   private failed: ProtocolError | undefined;
+  /** Bytes `pending` must reach before another message can complete. */
+  private need = HEADER_SIZE;
 
   constructor(readonly maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE) {}
 
@@ -34,14 +35,23 @@ export class Framer {
   push(chunk: Uint8Array): Array<Frame | ProtocolError> {
     const out: Array<Frame | ProtocolError> = [];
     if (this.failed) return out;
-    if (chunk.length) {
-      this.pending.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    if (!chunk.length) return out;
+    if (this.pendingBytes + chunk.length < this.need) {
+      // Still short of the message under way: keep a copy (the caller may reuse its buffer) and
+      // wait, instead of joining everything held so far on every chunk (quadratic when a large
+      // message trickles in).
+      if (this.pendingBytes === 0 && chunk[0] !== PVA_MAGIC) return this.fail(out, `bad magic 0x${chunk[0].toString(16)}`);
+      this.pending.push(Buffer.from(chunk));
       this.pendingBytes += chunk.length;
+      return out;
     }
-    let buf = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
+    const input = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const buf = this.pending.length ? Buffer.concat([...this.pending, input], this.pendingBytes + input.length) : input;
     let pos = 0;
-    while (buf.length - pos >= HEADER_SIZE) {
+    this.need = HEADER_SIZE;
+    while (pos < buf.length) {
       if (buf[pos] !== PVA_MAGIC) return this.fail(out, `bad magic 0x${buf[pos].toString(16)}`);
+      if (buf.length - pos < HEADER_SIZE) break;
       const flags = buf[pos + 2];
       const command = buf[pos + 3];
       const be = (flags & FLAG_BIG_ENDIAN) !== 0;
@@ -54,20 +64,24 @@ export class Framer {
       if (size > this.maxMessageSize || this.segmentBytes + size > this.maxMessageSize) {
         return this.fail(out, `message of ${size} bytes exceeds the limit of ${this.maxMessageSize}`, command);
       }
-      if (buf.length - pos < HEADER_SIZE + size) break;
+      if (buf.length - pos < HEADER_SIZE + size) {
+        this.need = HEADER_SIZE + size;
+        break;
+      }
+      const version = buf[pos + 1];
       const payload = buf.subarray(pos + HEADER_SIZE, pos + HEADER_SIZE + size);
       pos += HEADER_SIZE + size;
       const seg = flags & FLAG_SEGMENT_MASK;
       if (seg === 0) {
         if (this.segmentCommand >= 0) return this.fail(out, 'unsegmented message inside a segmented one', command);
-        out.push({ version: buf[pos - size - HEADER_SIZE + 1], flags, command, payload: Buffer.from(payload), controlValue: 0 });
+        out.push({ version, flags, command, payload: Buffer.from(payload), controlValue: 0 });
         continue;
       }
       if (seg === FLAG_SEGMENT_FIRST) {
         if (this.segmentCommand >= 0) return this.fail(out, 'first segment while another is open', command);
         this.segmentCommand = command;
       } else if (this.segmentCommand !== command) {
-        return this.fail(out, 'segment without a first segment', command);
+        return this.fail(out, this.segmentCommand < 0 ? 'segment without a first segment' : 'segment of another command', command);
       }
       this.segments.push(Buffer.from(payload));
       this.segmentBytes += size;
@@ -76,14 +90,12 @@ export class Framer {
         this.segments = [];
         this.segmentBytes = 0;
         this.segmentCommand = -1;
-        out.push({ version: buf[pos - size - HEADER_SIZE + 1], flags: flags & ~FLAG_SEGMENT_MASK, command, payload: whole, controlValue: 0 });
-      } else if (seg !== FLAG_SEGMENT_MIDDLE && seg !== FLAG_SEGMENT_FIRST) {
-        return this.fail(out, 'bad segment flags', command);
+        out.push({ version, flags: flags & ~FLAG_SEGMENT_MASK, command, payload: whole, controlValue: 0 });
       }
     }
-    buf = buf.subarray(pos);
-    this.pending = buf.length ? [buf] : [];
-    this.pendingBytes = buf.length;
+    // keep a copy of the rest, so that neither the caller's buffer nor a large joined one stays referenced
+    this.pending = pos < buf.length ? [Buffer.from(buf.subarray(pos))] : [];
+    this.pendingBytes = buf.length - pos;
     return out;
   }
 
@@ -93,6 +105,7 @@ export class Framer {
     this.pendingBytes = 0;
     this.segments = [];
     this.segmentBytes = 0;
+    this.segmentCommand = -1;
     out.push(this.failed);
     return out;
   }

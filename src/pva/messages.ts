@@ -534,7 +534,14 @@ export function decodeMessage(f: Frame, ctx: DecodeContext = {}): PvaMessage | P
     }
   }
   const r = new Reader(f.payload, !be);
-  const m = decodeBody(r, f, ctx);
+  let m: PvaMessage;
+  try {
+    m = decodeBody(r, f, ctx);
+  } catch (e) {
+    // Last line of defence for the "never throws" promise: e.g. a value nesting variant unions
+    // ('any' inside 'any' ...) one byte per level overflows the stack of the recursive decoder.
+    return new ProtocolError(`${commandName(f.command)}: ${e instanceof Error ? e.message : String(e)}`, f.command);
+  }
   if (!r.ok) return new ProtocolError(`${commandName(f.command)}: ${r.fault}`, f.command);
   return m;
 }
