@@ -1,0 +1,126 @@
+// A Block is one contiguous, access-aligned span of a device's memory holding the remote
+// variables (and command registers) that share words. One block = one transaction.
+
+import type { Field } from './field.ts';
+import type { Mode } from './types.ts';
+import { type Memory, type Transaction, MemoryError } from './memory/interface.ts';
+
+/** Anything with bits in a block: RemoteVariable and RemoteCommand. */
+export interface BlockMember {
+  readonly mode: Mode;
+  readonly field: Field;
+  /** Byte offset relative to the owning device. */
+  readonly offset: number;
+  readonly verifyEn: boolean;
+  /** The block has fresh bits from hardware: decode and notify. `now` is the read time (ms). */
+  _blockRead(now: number): void;
+  _setBlock(b: Block | undefined): void;
+}
+
+/** Where a block lives: the device resolves its address and memory when a transaction runs. */
+export interface BlockHost {
+  readonly address: number;
+  readonly memory: Memory;
+  readonly timeout: number;
+}
+
+export class Block {
+  readonly shadow: Uint8Array;
+  readonly view: DataView;
+  private readonly woMask: Uint8Array | undefined; // bits reads must not overwrite
+  private readonly verifyMask: Uint8Array | undefined;
+  private readonly readable: BlockMember[];
+
+  constructor(
+    readonly host: BlockHost,
+    /** Byte offset relative to the device. */
+    readonly offset: number,
+    readonly size: number,
+    readonly members: readonly BlockMember[],
+  ) {
+    this.shadow = new Uint8Array(size);
+    this.view = new DataView(this.shadow.buffer);
+    let wo: Uint8Array | undefined;
+    let vf: Uint8Array | undefined;
+    for (const m of members) {
+      m.field.bind(m.offset - offset);
+      m._setBlock(this);
+      if (m.mode === 'WO') m.field.markBits((wo ??= new Uint8Array(size)));
+      if (m.verifyEn && m.mode === 'RW') m.field.markBits((vf ??= new Uint8Array(size)));
+    }
+    this.woMask = wo;
+    this.verifyMask = vf;
+    this.readable = members.filter((m) => m.mode !== 'WO');
+  }
+
+  get address(): number { return this.host.address + this.offset; }
+
+  private tran(type: Transaction['type'], data: Uint8Array): Transaction {
+    return { type, address: this.host.address + this.offset, size: this.size, data, timeout: this.host.timeout };
+  }
+
+  private static async run(mem: Memory, t: Transaction): Promise<void> {
+    await mem.doTransaction(t);
+    if (t.error !== undefined) throw new MemoryError(t.error, t.address, t.size, t.type);
+  }
+
+  /** Read the block; on success merge into the shadow (keeping WO bits) and update members. */
+  async read(): Promise<void> {
+    if (this.readable.length === 0) return;
+    const t = this.tran('read', new Uint8Array(this.size));
+    await Block.run(this.host.memory, t);
+    const data = t.data;
+    const wo = this.woMask;
+    if (wo) for (let i = 0; i < data.length; i++) this.shadow[i] = (this.shadow[i] & wo[i]) | (data[i] & ~wo[i]);
+    else this.shadow.set(data);
+    const now = Date.now();
+    for (const m of this.readable) m._blockRead(now);
+  }
+
+  /** Write the whole shadow (a copy, so later stages can't leak into an in-flight write), then verify. */
+  async write(verify = true, type: 'write' | 'post' = 'write'): Promise<void> {
+    const mem = this.host.memory;
+    const data = this.shadow.slice();
+    await Block.run(mem, this.tran(type, data));
+    const vm = this.verifyMask;
+    if (verify && vm && type === 'write') {
+      const t = this.tran('verify', new Uint8Array(this.size));
+      await Block.run(mem, t);
+      for (let i = 0; i < data.length; i++) {
+        if ((t.data[i] ^ data[i]) & vm[i]) {
+          throw new MemoryError(`verify error at byte ${i}: wrote 0x${data[i].toString(16)}, read 0x${t.data[i].toString(16)}`, t.address, t.size, 'verify');
+        }
+      }
+    }
+  }
+}
+
+/** Group members into blocks: members whose access-aligned spans overlap share a block. */
+export function buildBlocks(host: BlockHost, members: BlockMember[], minAccess: number): Block[] {
+  const spans = members.map((m) => {
+    const s = m.offset + m.field.byteStart;
+    const e = m.offset + m.field.byteEnd;
+    return { m, start: Math.floor(s / minAccess) * minAccess, end: Math.ceil(e / minAccess) * minAccess };
+  });
+  spans.sort((a, b) => a.start - b.start || a.end - b.end);
+  const blocks: Block[] = [];
+  let cur: typeof spans = [];
+  let start = 0, end = -1;
+  const flush = (): void => {
+    if (cur.length) blocks.push(new Block(host, start, end - start, cur.map((x) => x.m)));
+    cur = [];
+  };
+  for (const sp of spans) {
+    if (cur.length && sp.start < end) {
+      cur.push(sp);
+      end = Math.max(end, sp.end);
+    } else {
+      flush();
+      cur = [sp];
+      start = sp.start;
+      end = sp.end;
+    }
+  }
+  flush();
+  return blocks;
+}

@@ -1,0 +1,29 @@
+// Public API of the device tree. Knows nothing of EPICS.
+
+export { Node, NodeError, type NodeOptions, type GroupSpec } from './node.ts';
+export { Device, type DeviceOptions } from './device.ts';
+export { Root, type RootOptions, type Protocol } from './root.ts';
+export {
+  BaseVariable, BaseVariable as Variable,
+  type VariableOptions, type VariableValue, type VariableListener, type SetOptions, type GetOptions, type EnumMap,
+} from './variable.ts';
+export { LocalVariable, type LocalVariableOptions, type LocalSetArgs, type LocalGetArgs } from './local-variable.ts';
+export { RemoteVariable, type RemoteVariableOptions } from './remote-variable.ts';
+export { LinkVariable, type LinkVariableOptions, type LinkedGetArgs, type LinkedSetArgs } from './link-variable.ts';
+export {
+  BaseCommand, LocalCommand, RemoteCommand,
+  type CommandArgs, type CommandOptions, type LocalCommandOptions, type RemoteCommandOptions, type RemoteCommandFunction,
+} from './command.ts';
+export { Block } from './block.ts';
+export { Field, type FieldLayout } from './field.ts';
+export { type Memory, type Transaction, type TransactionType, MemoryError } from './memory/interface.ts';
+export { Emulate, type EmulateOptions } from './memory/emulate.ts';
+export { Hub, type HubOptions } from './memory/hub.ts';
+export {
+  type Mode, type Base, type NativeKind, type NativeType, type TypeInfo, type Value, type ScalarValue, type ArrayValue,
+  type NumericArray, type AlarmStatus, type AlarmSeverity,
+  VariableError, parseTypeStr, inferTypeStr, makeTypeStr,
+} from './types.ts';
+export { formatScalar, formatValue, pyFloat } from './format.ts';
+export { type GetYamlOptions, type SetYamlOptions } from './yaml-config.ts';
+export { loadTreeFromYaml, loadTreeFromFile, TreeYamlError } from './yaml-tree.ts';

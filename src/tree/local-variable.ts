@@ -1,0 +1,85 @@
+// LocalVariable: a value held in memory, with optional localSet / localGet hooks.
+
+import { BaseVariable, type GetOptions, type SetOptions, type VariableOptions } from './variable.ts';
+import { type TypeInfo, type Value, VariableError, coerceValue, inferTypeStr, newArray, parseTypeStr } from './types.ts';
+import type { Device } from './device.ts';
+
+export interface LocalSetArgs<T> { dev: Device | undefined; var: LocalVariable<T>; value: T; changed: boolean }
+export interface LocalGetArgs<T> { dev: Device | undefined; var: LocalVariable<T> }
+
+export interface LocalVariableOptions<T = Value> extends VariableOptions<T> {
+  /** Called on every set with the new value (already stored); throwing undoes the set. */
+  localSet?: (args: LocalSetArgs<T>) => void | Promise<void>;
+  /** Called on get({read: true}); its result becomes the value. */
+  localGet?: (args: LocalGetArgs<T>) => T | Promise<T>;
+}
+
+function zeroOf(info: TypeInfo): unknown {
+  if (info.length !== undefined) return newArray(info, info.length);
+  switch (info.base) {
+    case 'Bool': return false;
+    case 'String': return '';
+    default: return 0;
+  }
+}
+
+export class LocalVariable<T = Value> extends BaseVariable<T> {
+  readonly typeInfo: TypeInfo;
+  /** The initial value, restored by resetToDefault(). */
+  readonly default: T;
+  private readonly _localSet: LocalVariableOptions<T>['localSet'];
+  private readonly _localGet: LocalVariableOptions<T>['localGet'];
+
+  constructor(opts: LocalVariableOptions<T>) {
+    super(opts);
+    if (opts.value === undefined && opts.typeStr === undefined) {
+      throw new VariableError(`LocalVariable ${opts.name}: give value or typeStr`);
+    }
+    try {
+      this.typeInfo = parseTypeStr(opts.typeStr ?? inferTypeStr(opts.value));
+      this._value = coerceValue(this.typeInfo, opts.value ?? zeroOf(this.typeInfo)) as T;
+    } catch (e) {
+      throw new VariableError(`LocalVariable ${opts.name}: ${(e as Error).message}`);
+    }
+    this.default = this._value;
+    this._localSet = opts.localSet;
+    this._localGet = opts.localGet;
+  }
+
+  async set(value: T, opts?: SetOptions): Promise<void> {
+    const v = this._check(value, opts?.force);
+    const ls = this._localSet;
+    if (!ls) return this._update(v);
+    const old = this._value;
+    const changed = !Object.is(old, v);
+    this._value = v;
+    try {
+      await ls({ dev: this.device, var: this, value: v, changed });
+    } catch (e) {
+      this._value = old;
+      throw e;
+    }
+    this._value = old; // let _update see the change and notify
+    this._update(v);
+  }
+
+  async get(opts?: GetOptions): Promise<T> {
+    const lg = this._localGet;
+    if (lg && opts?.read !== false && this.mode !== 'WO') {
+      const raw = await lg({ dev: this.device, var: this });
+      let v: T;
+      try {
+        v = coerceValue(this.typeInfo, raw) as T;
+      } catch (e) {
+        throw new VariableError(`${this.path}: localGet returned a bad value: ${(e as Error).message}`);
+      }
+      this._update(v);
+    }
+    return this._value;
+  }
+
+  /** Set back to the constructor's value (no hardware involved). */
+  async resetToDefault(): Promise<void> {
+    await this.set(this.default, { force: true });
+  }
+}

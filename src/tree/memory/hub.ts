@@ -1,0 +1,30 @@
+// A Hub adds an address offset in front of another memory (Rogue's memory Hub).
+
+import type { Memory, Transaction } from './interface.ts';
+
+export interface HubOptions {
+  offset?: number;
+  memBase: Memory;
+}
+
+export class Hub implements Memory {
+  readonly offset: number;
+  readonly memBase: Memory;
+
+  constructor(opts: HubOptions) {
+    this.offset = opts.offset ?? 0;
+    this.memBase = opts.memBase;
+  }
+
+  get minAccess(): number { return this.memBase.minAccess; }
+  get maxAccess(): number { return this.memBase.maxAccess; }
+
+  async doTransaction(t: Transaction): Promise<void> {
+    const down: Transaction = { type: t.type, address: t.address + this.offset, size: t.size, data: t.data, timeout: t.timeout };
+    try {
+      await this.memBase.doTransaction(down);
+    } finally {
+      if (down.error !== undefined) t.error = down.error;
+    }
+  }
+}

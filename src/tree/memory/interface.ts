@@ -1,0 +1,43 @@
+// The async memory interface: what a Device's registers travel over (Rogue's memory Master/Slave).
+
+export type TransactionType = 'read' | 'write' | 'post' | 'verify';
+
+/** One memory access. `data` is filled by reads/verifies and consumed by writes/posts. */
+export interface Transaction {
+  readonly type: TransactionType;
+  /** Byte address seen by the receiving memory (Hubs add their offsets on the way down). */
+  readonly address: number;
+  readonly size: number;
+  readonly data: Uint8Array;
+  /** Seconds, as in Rogue; a memory may fail the transaction when exceeded. */
+  readonly timeout: number;
+  /** Set by the memory when the transaction failed (doTransaction also rejects). */
+  error?: string;
+}
+
+export interface Memory {
+  /** Smallest access in bytes; block addresses and sizes are aligned to it. */
+  readonly minAccess: number;
+  /** Largest single transaction in bytes. */
+  readonly maxAccess: number;
+  /** Resolves when done; rejects with MemoryError (and sets `tran.error`) on failure. */
+  doTransaction(tran: Transaction): Promise<void>;
+}
+
+export class MemoryError extends Error {
+  override name = 'MemoryError';
+  constructor(
+    message: string,
+    readonly address: number,
+    readonly size: number,
+    readonly type: TransactionType,
+  ) {
+    super(`${message} (${type} address 0x${address.toString(16)} size ${size})`);
+  }
+}
+
+/** Fail `tran` with a message: records it on the transaction and returns the error to reject with. */
+export function failTransaction(tran: Transaction, message: string): MemoryError {
+  tran.error = message;
+  return new MemoryError(message, tran.address, tran.size, tran.type);
+}

@@ -1,0 +1,133 @@
+// Node: the common base of everything in the tree (name, description, path, groups, children).
+
+import type { Root } from './root.ts';
+
+export interface NodeOptions {
+  name: string;
+  description?: string;
+  /** Shorthand for membership of the 'Hidden' group, as in PyRogue. */
+  hidden?: boolean;
+  groups?: string | string[];
+}
+
+const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*(\[\d+\])*$/;
+
+export class NodeError extends Error {
+  override name = 'NodeError';
+}
+
+export type GroupSpec = string | readonly string[] | null | undefined;
+
+export class Node {
+  readonly name: string;
+  readonly description: string;
+  private _groups: string[] = [];
+  private _parent: Node | undefined;
+  private _path: string;
+  /** Children in insertion order (tree order). */
+  protected readonly _nodes = new Map<string, Node>();
+
+  constructor(opts: NodeOptions) {
+    if (!opts || typeof opts.name !== 'string' || !NAME_RE.test(opts.name)) {
+      throw new NodeError(`invalid node name ${JSON.stringify(opts?.name)}: use letters, digits and _ (optionally [n] suffixes)`);
+    }
+    this.name = opts.name;
+    this.description = opts.description ?? '';
+    this._path = opts.name;
+    const g = opts.groups;
+    if (g !== undefined) for (const x of typeof g === 'string' ? [g] : g) this.addToGroup(x);
+    if (opts.hidden) this.addToGroup('Hidden');
+  }
+
+  /** Dotted path from the root, e.g. 'Root.Dev.Sub.Var'. */
+  get path(): string { return this._path; }
+  get parent(): Node | undefined { return this._parent; }
+  get groups(): readonly string[] { return this._groups; }
+  get hidden(): boolean { return this._groups.includes('Hidden'); }
+  set hidden(v: boolean) { if (v) this.addToGroup('Hidden'); else this.removeFromGroup('Hidden'); }
+  /** Direct children in tree order. */
+  get nodes(): ReadonlyMap<string, Node> { return this._nodes; }
+
+  /** Add to a group; like PyRogue, children follow. */
+  addToGroup(group: string): void {
+    if (!this._groups.includes(group)) this._groups.push(group);
+    for (const c of this._nodes.values()) c.addToGroup(group);
+  }
+
+  removeFromGroup(group: string): void {
+    const i = this._groups.indexOf(group);
+    if (i >= 0) this._groups.splice(i, 1);
+    for (const c of this._nodes.values()) c.removeFromGroup(group);
+  }
+
+  /** True when in `group`, or in any of a list of groups. */
+  inGroup(group: string | readonly string[]): boolean {
+    if (typeof group === 'string') return this._groups.includes(group);
+    for (const g of group) if (this._groups.includes(g)) return true;
+    return false;
+  }
+
+  /**
+   * PyRogue's filter: passes when (no/empty include list, or in an include group)
+   * and (no/empty exclude list, or in none of the exclude groups).
+   */
+  filterByGroup(incGroups?: GroupSpec, excGroups?: GroupSpec): boolean {
+    const inc = incGroups == null || incGroups.length === 0 || this.inGroup(incGroups as string | string[]);
+    const exc = excGroups == null || excGroups.length === 0 || !this.inGroup(excGroups as string | string[]);
+    return inc && exc;
+  }
+
+  /** The Root this node is attached to, if any. */
+  get root(): Root | undefined {
+    let n: Node | undefined = this;
+    while (n && !(n as { _isRoot?: boolean })._isRoot) n = n._parent;
+    return n as Root | undefined;
+  }
+
+  /** Direct child by name. */
+  node(name: string): Node | undefined {
+    return this._nodes.get(name);
+  }
+
+  /** Lookup by dotted path, absolute ('Root.Dev.Var') or relative to this node ('Dev.Var'). */
+  getNode(path: string): Node | undefined {
+    let rel = path;
+    if (path === this._path) return this;
+    if (path.startsWith(this._path + '.')) rel = path.slice(this._path.length + 1);
+    else if (path === this.name) return this;
+    else if (path.startsWith(this.name + '.') && !this._nodes.has(path.split('.')[0])) rel = path.slice(this.name.length + 1);
+    let n: Node | undefined = this;
+    for (const part of rel.split('.')) {
+      n = n._nodes.get(part);
+      if (!n) return undefined;
+    }
+    return n;
+  }
+
+  /** Walk the whole subtree depth-first in tree order (excluding this node). */
+  *descendants(): IterableIterator<Node> {
+    for (const c of this._nodes.values()) {
+      yield c;
+      yield* c.descendants();
+    }
+  }
+
+  /** Attach a child; subclasses decide which kinds are allowed. */
+  protected _addChild(child: Node): void {
+    if (child._parent) throw new NodeError(`${child.name} is already attached at ${child.path}`);
+    if (this._nodes.has(child.name)) throw new NodeError(`${this.path} already has a child named ${child.name}`);
+    this._nodes.set(child.name, child);
+    child._parent = this;
+    for (const g of this._groups) child.addToGroup(g);
+    child._updatePath();
+  }
+
+  private _updatePath(): void {
+    this._path = this._parent ? `${this._parent._path}.${this.name}` : this.name;
+    for (const c of this._nodes.values()) c._updatePath();
+  }
+
+  toString(): string {
+    return `${this.constructor.name}(${this._path})`;
+  }
+}

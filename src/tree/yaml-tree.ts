@@ -1,0 +1,3 @@
+export class TreeYamlError extends Error {}
+export function loadTreeFromYaml(): void {}
+export function loadTreeFromFile(): void {}
