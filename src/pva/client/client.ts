@@ -1,0 +1,898 @@
+// PvaClient: search (UDP unicast/broadcast and TCP name servers), one TCP circuit per server shared
+// by its channels, and the operations get / put / monitor / rpc / info on top. The protocol work
+// is in ClientConnection (sans-I/O); this file is the Node socket glue and the channel bookkeeping.
+import * as dgram from 'node:dgram';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import {
+  PVStructure,
+  Structure,
+  Writer,
+  parseRequest,
+  requestOptions,
+  scalar,
+  type AnyValue,
+  type FieldDesc,
+  type Member,
+  type Status,
+} from '../../pvdata/index.ts';
+import { framesOfDatagram } from '../framer.ts';
+import {
+  ProtocolError,
+  decodeMessage,
+  encodeMessage,
+  isAnyAddress,
+  type OpResponseMsg,
+  type PvaMessage,
+  type SearchResponseMsg,
+} from '../messages.ts';
+import { Cmd, MONITOR_ACK, MONITOR_START, SEARCH_UNICAST, SUB_DESTROY, SUB_GET, SUB_INIT } from '../protocol.ts';
+import { configFromEnv, splitHostPort, type ClientConfig } from './config.ts';
+import { ClientConnection, type OpHandler } from './connection.ts';
+import { buildPutValue, needsCurrent, type PutInput } from './put.ts';
+
+export class PvaClientError extends Error {
+  constructor(message: string, readonly pv?: string) {
+    super(message);
+    this.name = 'PvaClientError';
+  }
+}
+
+export interface OpOptions {
+  /** pvRequest text, e.g. 'field(value,alarm)'. */
+  request?: string;
+  /** Seconds (default: the client's timeout). */
+  timeout?: number;
+  /** Talk to this server ('host:port') directly instead of searching. */
+  server?: string;
+}
+
+export interface MonitorOptions {
+  request?: string;
+  /** Server-side queue depth (record._options.queueSize); with pipeline, the flow-control window. */
+  queueSize?: number;
+  /** Flow control: the server sends at most queueSize updates before the client acknowledges. */
+  pipeline?: boolean;
+  server?: string;
+  /** Connection events: 'connected' (with the server), 'disconnected', 'error', 'finished'. */
+  onEvent?: (ev: MonitorEvent) => void;
+}
+
+export type MonitorEvent =
+  | { type: 'connected'; peer: string }
+  | { type: 'disconnected' }
+  | { type: 'error'; error: PvaClientError }
+  | { type: 'finished' };
+
+export interface Subscription {
+  readonly name: string;
+  /** Updates delivered so far. */
+  readonly count: number;
+  close(): void;
+}
+
+type ChannelState = 'searching' | 'connecting' | 'connected' | 'closed';
+
+interface Waiter {
+  resolve(): void;
+  reject(e: Error): void;
+}
+
+class Circuit {
+  readonly conn: ClientConnection;
+  readonly channels = new Set<Channel>();
+  ready = false;
+  closed = false;
+  constructor(
+    readonly key: string,
+    readonly host: string,
+    readonly port: number,
+    readonly socket: net.Socket,
+    make: (c: Circuit) => ClientConnection,
+  ) {
+    this.conn = make(this);
+  }
+}
+
+class Channel {
+  state: ChannelState = 'searching';
+  circuit: Circuit | undefined;
+  sid = -1;
+  searchDelay = 0;
+  nextSearch = 0;
+  readonly waiters = new Set<Waiter>();
+  readonly subs = new Set<MonitorImpl>();
+  /** Error from the last create attempt (reported to waiters). */
+  lastError: string | undefined;
+  constructor(readonly name: string, readonly cid: number, readonly server: string | undefined) {}
+  get peer(): string {
+    return this.circuit ? `${this.circuit.host}:${this.circuit.port}` : '';
+  }
+}
+
+const fmtSeconds = (s: number): string => `${Number(s.toFixed(3))} s`;
+
+function statusText(s: Status): string {
+  return s.message || ['ok', 'warning', 'error', 'fatal error'][s.type] || 'error';
+}
+
+export class PvaClient {
+  readonly config: ClientConfig;
+  private readonly channels = new Map<string, Channel>();
+  private readonly byCid = new Map<number, Channel>();
+  private readonly circuits = new Map<string, Circuit>();
+  private udp: dgram.Socket | undefined;
+  private udpReady: Promise<void> | undefined;
+  private searchTimer: NodeJS.Timeout | undefined;
+  private nextCid = 1;
+  private nextIoid = 1;
+  private searchSeq = 1;
+  private closed = false;
+
+  constructor(config: Partial<ClientConfig> = {}) {
+    this.config = { ...configFromEnv(), ...config };
+  }
+
+  // ------------------------------------------------------------ public API
+
+  /** Fetches the PV's value (only the fields the request selects are marked changed). */
+  async get(name: string, opts: OpOptions = {}): Promise<PVStructure> {
+    const pvRequest = this.request(name, opts.request);
+    return this.operation<PVStructure>(name, opts, (ch, c, ok, fail, track) => {
+      const ioid = this.nextIoid++;
+      const sid = ch.sid;
+      const h: OpHandler = {
+        types: {},
+        onMessage: (m) => {
+          if (m.type !== 'opResponse') return;
+          if (m.status && m.status.type > 1) {
+            c.conn.destroyRequest(sid, ioid);
+            return fail(`${name}: ${statusText(m.status)}`);
+          }
+          if (m.subcmd & SUB_INIT) {
+            if (!m.fieldType) return fail(`${name}: server sent no type`);
+            h.types.get = m.fieldType;
+            c.conn.opRequest({ command: Cmd.GET, sid, ioid, subcmd: 0 });
+          } else {
+            c.conn.destroyRequest(sid, ioid);
+            if (!m.value) return fail(`${name}: reply without a value`);
+            ok(m.value);
+          }
+        },
+        onClosed: (r) => fail(`${name}: ${r}`),
+      };
+      track(() => c.conn.destroyRequest(sid, ioid));
+      c.conn.register(ioid, h);
+      c.conn.opRequest({ command: Cmd.GET, sid, ioid, subcmd: SUB_INIT, pvRequest });
+    });
+  }
+
+  /**
+   * Writes to the PV. `value` is a plain value for the `value` field (an enum's index or choice
+   * name), an object of dotted field paths (`{'value.index': 2}`, `{value: 2.5, 'alarm.message': ''}`),
+   * or a PVStructure whose changed fields are sent.
+   */
+  async put(name: string, value: PutInput, opts: OpOptions = {}): Promise<void> {
+    const pvRequest = this.request(name, opts.request);
+    return this.operation<void>(name, opts, (ch, c, ok, fail, track) => {
+      const ioid = this.nextIoid++;
+      const sid = ch.sid;
+      let putType: Structure | undefined;
+      let stage: 'init' | 'fetch' | 'put' = 'init';
+      const send = (current?: PVStructure): void => {
+        let v: PVStructure;
+        try {
+          v = buildPutValue(putType!, value, current);
+        } catch (e) {
+          c.conn.destroyRequest(sid, ioid);
+          return fail(`${name}: ${(e as Error).message}`);
+        }
+        stage = 'put';
+        c.conn.opRequest({ command: Cmd.PUT, sid, ioid, subcmd: 0, value: v, changed: v.changed });
+      };
+      const h: OpHandler = {
+        types: {},
+        onMessage: (m) => {
+          if (m.type !== 'opResponse') return;
+          if (m.status && m.status.type > 1) {
+            c.conn.destroyRequest(sid, ioid);
+            return fail(`${name}: ${statusText(m.status)}`);
+          }
+          if (stage === 'init') {
+            if (!m.fieldType) return fail(`${name}: server sent no put type`);
+            putType = h.types.put = h.types.get = m.fieldType;
+            if (needsCurrent(putType, value)) {
+              stage = 'fetch';
+              c.conn.opRequest({ command: Cmd.PUT, sid, ioid, subcmd: SUB_GET });
+            } else send();
+          } else if (stage === 'fetch') {
+            send(m.value);
+          } else {
+            c.conn.destroyRequest(sid, ioid);
+            ok();
+          }
+        },
+        onClosed: (r) => fail(`${name}: ${r}`),
+      };
+      track(() => c.conn.destroyRequest(sid, ioid));
+      c.conn.register(ioid, h);
+      c.conn.opRequest({ command: Cmd.PUT, sid, ioid, subcmd: SUB_INIT, pvRequest });
+    });
+  }
+
+  /**
+   * Calls an RPC PV. A plain object argument becomes an NTURI with those query fields (strings stay
+   * strings, numbers become doubles, booleans booleans); a PVStructure is sent as it is.
+   */
+  async rpc(name: string, argument: PVStructure | Record<string, unknown> = {}, opts: OpOptions = {}): Promise<PVStructure> {
+    const pvRequest = this.request(name, opts.request);
+    const arg = argument instanceof PVStructure ? argument : ntUri(name, argument);
+    return this.operation<PVStructure>(name, opts, (ch, c, ok, fail, track) => {
+      const ioid = this.nextIoid++;
+      const sid = ch.sid;
+      const h: OpHandler = {
+        types: {},
+        onMessage: (m) => {
+          if (m.type !== 'opResponse') return;
+          if (m.status && m.status.type > 1) {
+            c.conn.destroyRequest(sid, ioid);
+            return fail(`${name}: ${statusText(m.status)}`);
+          }
+          if (m.subcmd & SUB_INIT) {
+            c.conn.opRequest({ command: Cmd.RPC, sid, ioid, subcmd: 0, argument: { type: arg.type, value: arg } });
+          } else {
+            c.conn.destroyRequest(sid, ioid);
+            ok(resultStructure(m.result ?? null));
+          }
+        },
+        onClosed: (r) => fail(`${name}: ${r}`),
+      };
+      track(() => c.conn.destroyRequest(sid, ioid));
+      c.conn.register(ioid, h);
+      c.conn.opRequest({ command: Cmd.RPC, sid, ioid, subcmd: SUB_INIT, pvRequest });
+    });
+  }
+
+  /** The PV's type (GET_FIELD), optionally of one sub-field. */
+  async info(name: string, opts: OpOptions & { subField?: string } = {}): Promise<FieldDesc> {
+    return this.operation<FieldDesc>(name, opts, (ch, c, ok, fail, track) => {
+      const ioid = this.nextIoid++;
+      const h: OpHandler = {
+        types: {},
+        onMessage: (m) => {
+          if (m.type !== 'getFieldResponse') return;
+          c.conn.unregister(ioid);
+          if (m.status.type > 1) return fail(`${name}: ${statusText(m.status)}`);
+          if (!m.fieldType) return fail(`${name}: server sent no type`);
+          ok(m.fieldType);
+        },
+        onClosed: (r) => fail(`${name}: ${r}`),
+      };
+      track(() => c.conn.unregister(ioid));
+      c.conn.register(ioid, h);
+      c.conn.getField(ch.sid, ioid, opts.subField ?? '');
+    });
+  }
+
+  /** The server ('host:port') a connected PV lives on, or undefined. */
+  peerOf(name: string, server?: string): string | undefined {
+    const ch = this.channels.get(this.chanKey(name, server));
+    return ch && ch.state === 'connected' ? ch.peer : undefined;
+  }
+
+  /**
+   * Names of the channels a server offers, from its built-in `server` PV (RPC op=channels), like
+   * pvxlist. Without a server address, the first server answering a search for `server` is asked.
+   */
+  async list(server?: string, opts: { timeout?: number } = {}): Promise<string[]> {
+    const r = await this.rpc('server', { op: 'channels' }, { ...opts, server });
+    if (r.has('value')) {
+      const v = r.get('value');
+      if (Array.isArray(v)) return v.map(String);
+    }
+    throw new PvaClientError(`server: unexpected reply to op=channels`, 'server');
+  }
+
+  /**
+   * Subscribes to a PV. The callback gets the complete current value, with `changed` marking what
+   * this update carried. The subscription survives disconnects: it resubscribes when the PV is found
+   * again.
+   */
+  monitor(name: string, callback: (value: PVStructure) => void | Promise<void>, opts: MonitorOptions = {}): Subscription {
+    if (this.closed) throw new PvaClientError(`${name}: client closed`, name);
+    const extra: string[] = [];
+    if (opts.queueSize !== undefined) extra.push(`queueSize=${opts.queueSize}`);
+    if (opts.pipeline) extra.push('pipeline=true');
+    const text = (extra.length ? `record[${extra.join(',')}]` : '') + (opts.request ?? '');
+    const pvRequest = this.request(name, text);
+    const ro = requestOptions(pvRequest);
+    const queueSize = Math.max(1, ro.queueSize ?? opts.queueSize ?? 4);
+    const ch = this.channel(name, opts.server);
+    const sub = new MonitorImpl(this, ch, pvRequest, callback, ro.pipeline ?? false, queueSize, opts.onEvent);
+    ch.subs.add(sub);
+    if (ch.state === 'connected') sub.start();
+    return sub;
+  }
+
+  /** Closes every circuit and socket; pending operations fail. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.searchTimer) clearTimeout(this.searchTimer);
+    for (const ch of this.channels.values()) {
+      ch.state = 'closed';
+      for (const w of ch.waiters) w.reject(new PvaClientError(`${ch.name}: client closed`, ch.name));
+      ch.waiters.clear();
+      for (const s of ch.subs) s.closeQuietly();
+    }
+    for (const c of this.circuits.values()) {
+      c.closed = true;
+      c.conn.closed('client closed');
+      c.socket.destroy();
+    }
+    this.circuits.clear();
+    this.udp?.close();
+    this.udp = undefined;
+  }
+
+  // ------------------------------------------------------------ internals: operations
+
+  private request(name: string, text: string | undefined): PVStructure {
+    try {
+      return parseRequest(text ?? '');
+    } catch (e) {
+      throw new PvaClientError(`${name}: ${(e as Error).message}`, name);
+    }
+  }
+
+  /**
+   * Runs one operation: waits for the channel (within the timeout), then `start`s it on the
+   * channel's circuit. `track` registers cleanup for when the timeout fires first.
+   */
+  private operation<T>(
+    name: string,
+    opts: { timeout?: number; server?: string },
+    start: (
+      ch: Channel,
+      c: Circuit,
+      ok: (v: T) => void,
+      fail: (msg: string) => void,
+      track: (cleanup: () => void) => void,
+    ) => void,
+  ): Promise<T> {
+    if (this.closed) return Promise.reject(new PvaClientError(`${name}: client closed`, name));
+    const timeout = opts.timeout ?? this.config.timeout;
+    const ch = this.channel(name, opts.server);
+    return new Promise<T>((resolve, reject) => {
+      let done = false;
+      let started = false;
+      let cleanup: (() => void) | undefined;
+      const waiter: Waiter = {
+        resolve: () => begin(),
+        reject: (e) => finish(e),
+      };
+      const timer =
+        timeout > 0
+          ? setTimeout(() => {
+              if (done) return;
+              let why: string;
+              if (started) why = `${name}: timeout (${fmtSeconds(timeout)})`;
+              else if (ch.state === 'searching')
+                why = ch.lastError
+                  ? `${name}: ${ch.lastError} (timeout ${fmtSeconds(timeout)})`
+                  : `${name}: not found (timeout ${fmtSeconds(timeout)})`;
+              else why = `${name}: not connected to ${ch.peer || opts.server} (timeout ${fmtSeconds(timeout)})`;
+              if (started) cleanup?.();
+              finish(new PvaClientError(why, name));
+            }, timeout * 1000)
+          : undefined;
+      const finish = (e: Error | undefined, v?: T): void => {
+        if (done) return;
+        done = true;
+        if (timer) clearTimeout(timer);
+        ch.waiters.delete(waiter);
+        if (e) reject(e);
+        else resolve(v as T);
+      };
+      const begin = (): void => {
+        if (done || started) return;
+        ch.waiters.delete(waiter);
+        started = true;
+        const c = ch.circuit!;
+        try {
+          start(
+            ch,
+            c,
+            (v) => finish(undefined, v),
+            (msg) => finish(new PvaClientError(msg, name)),
+            (fn) => (cleanup = fn),
+          );
+        } catch (e) {
+          finish(e instanceof Error ? e : new Error(String(e)));
+        }
+      };
+      if (ch.state === 'connected') begin();
+      else ch.waiters.add(waiter);
+    });
+  }
+
+  // ------------------------------------------------------------ internals: channels and search
+
+  private chanKey(name: string, server: string | undefined): string {
+    return server ? `${name}\u0000${server}` : name;
+  }
+
+  /** The channel for a name (created and searched for or connected directly on first use). */
+  channel(name: string, server?: string): Channel {
+    const key = this.chanKey(name, server);
+    let ch = this.channels.get(key);
+    if (ch) return ch;
+    ch = new Channel(name, this.nextCid++, server);
+    this.channels.set(key, ch);
+    this.byCid.set(ch.cid, ch);
+    this.lookFor(ch);
+    return ch;
+  }
+
+  /** Starts finding a channel again: direct channels reconnect, others search. */
+  private lookFor(ch: Channel): void {
+    if (this.closed || ch.state === 'closed') return;
+    ch.circuit = undefined;
+    ch.sid = -1;
+    if (ch.server) {
+      ch.state = 'connecting';
+      const { host, port } = splitHostPort(ch.server, this.config.serverPort);
+      this.attach(ch, host, port);
+      return;
+    }
+    ch.state = 'searching';
+    ch.searchDelay = 0;
+    ch.nextSearch = 0;
+    this.scheduleSearch(0);
+  }
+
+  private scheduleSearch(delay: number): void {
+    if (this.closed) return;
+    if (this.searchTimer) clearTimeout(this.searchTimer);
+    this.searchTimer = setTimeout(() => void this.searchTick(), delay);
+    this.searchTimer.unref();
+  }
+
+  private async searchTick(): Promise<void> {
+    this.searchTimer = undefined;
+    if (this.closed) return;
+    const now = Date.now();
+    const due: Channel[] = [];
+    let next = Infinity;
+    for (const ch of this.channels.values()) {
+      if (ch.state !== 'searching' || ch.server) continue;
+      if (ch.nextSearch <= now) {
+        due.push(ch);
+        ch.searchDelay = ch.searchDelay
+          ? Math.min(ch.searchDelay * 2, this.config.searchMaxInterval)
+          : this.config.searchInterval;
+        ch.nextSearch = now + ch.searchDelay;
+      }
+      next = Math.min(next, ch.nextSearch);
+    }
+    if (due.length) await this.sendSearch(due);
+    if (next !== Infinity) this.scheduleSearch(Math.max(10, next - Date.now()));
+  }
+
+  private async ensureUdp(): Promise<dgram.Socket | undefined> {
+    if (this.udp) {
+      await this.udpReady;
+      return this.udp;
+    }
+    const targets = this.udpTargets();
+    if (!targets.length) return undefined;
+    const loopOnly = targets.every((t) => t.host.startsWith('127.') || t.host === 'localhost');
+    const sock = dgram.createSocket({ type: 'udp4', reuseAddr: false });
+    this.udp = sock;
+    sock.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo.address));
+    sock.on('error', () => {});
+    this.udpReady = new Promise<void>((resolve) => sock.bind(0, loopOnly ? '127.0.0.1' : '0.0.0.0', () => resolve()));
+    await this.udpReady;
+    if (!loopOnly) {
+      try {
+        sock.setBroadcast(true);
+      } catch {
+        /* not permitted: unicast only */
+      }
+    }
+    sock.unref();
+    return sock;
+  }
+
+  private udpTargets(): Array<{ host: string; port: number }> {
+    const out = this.config.addrList.map((a) => splitHostPort(a, this.config.broadcastPort));
+    if (this.config.autoAddrList) {
+      for (const ifs of Object.values(os.networkInterfaces())) {
+        for (const i of ifs ?? []) {
+          if (i.family !== 'IPv4' || i.internal || !i.cidr) continue;
+          const bits = Number(i.cidr.split('/')[1]);
+          const ip = i.address.split('.').reduce((a, b) => (a << 8) | Number(b), 0) >>> 0;
+          const bcast = (ip | (bits >= 32 ? 0 : 0xffffffff >>> bits)) >>> 0;
+          out.push({ host: [24, 16, 8, 0].map((s) => (bcast >>> s) & 0xff).join('.'), port: this.config.broadcastPort });
+        }
+      }
+    }
+    return out;
+  }
+
+  private async sendSearch(chans: Channel[]): Promise<void> {
+    const udp = await this.ensureUdp().catch(() => undefined);
+    if (this.closed) return;
+    const port = udp ? udp.address().port : 0;
+    // batches of channels small enough for one datagram
+    const batches: Channel[][] = [];
+    let cur: Channel[] = [];
+    let bytes = 0;
+    for (const ch of chans) {
+      const n = 5 + Buffer.byteLength(ch.name);
+      if (cur.length && (bytes + n > 1200 || cur.length >= 0xffff)) {
+        batches.push(cur);
+        cur = [];
+        bytes = 0;
+      }
+      cur.push(ch);
+      bytes += n;
+    }
+    if (cur.length) batches.push(cur);
+    const w = new Writer(false, 1500);
+    for (const b of batches) {
+      const sequence = this.searchSeq++ >>> 0;
+      const channels = b.map((ch) => ({ cid: ch.cid, name: ch.name }));
+      if (udp) {
+        for (const t of this.udpTargets()) {
+          const unicast = !/\.255$/.test(t.host);
+          w.reset();
+          encodeMessage(w, {
+            type: 'search',
+            sequence,
+            flags: unicast ? SEARCH_UNICAST : 0,
+            address: '0.0.0.0',
+            port,
+            protocols: ['tcp'],
+            channels,
+          });
+          udp.send(w.toBuffer(), t.port, t.host, () => {});
+        }
+      }
+      for (const ns of this.config.nameServers) {
+        const { host, port: p } = splitHostPort(ns, this.config.serverPort);
+        const c = this.circuit(host, p);
+        c.conn.search({ sequence, flags: 0, address: '0.0.0.0', port: 0, protocols: ['tcp'], channels });
+      }
+    }
+  }
+
+  private onDatagram(msg: Buffer, from: string): void {
+    for (const f of framesOfDatagram(msg)) {
+      if (f instanceof ProtocolError) return;
+      const m = decodeMessage(f);
+      if (m instanceof ProtocolError) return;
+      if (m.type === 'searchResponse') this.onSearchResponse(m, from);
+    }
+  }
+
+  private onSearchResponse(m: SearchResponseMsg, from: string): void {
+    if (!m.found || m.protocol !== 'tcp') return;
+    const host = isAnyAddress(m.address) ? from : m.address;
+    for (const cid of m.cids) {
+      const ch = this.byCid.get(cid);
+      if (!ch || ch.state !== 'searching') continue;
+      ch.state = 'connecting';
+      this.attach(ch, host, m.port);
+    }
+  }
+
+  // ------------------------------------------------------------ internals: circuits
+
+  private circuit(host: string, port: number): Circuit {
+    const key = `${host}:${port}`;
+    const have = this.circuits.get(key);
+    if (have && !have.closed) return have;
+    const socket = net.connect({ host, port });
+    socket.setNoDelay(true);
+    const c = new Circuit(key, host, port, socket, (circ) =>
+      new ClientConnection(
+        {
+          send: (b) => {
+            if (!circ.closed) socket.write(b);
+          },
+          onReady: () => this.circuitReady(circ),
+          onSearchResponse: (m) => this.onSearchResponse(m, host),
+          onFatal: () => socket.destroy(),
+        },
+        {
+          method: this.config.auth,
+          user: this.config.user ?? safeUser(),
+          host: this.config.host ?? os.hostname(),
+        },
+      ),
+    );
+    this.circuits.set(key, c);
+    socket.on('data', (d) => c.conn.receive(d));
+    socket.on('error', () => {});
+    socket.on('close', () => this.circuitLost(c));
+    return c;
+  }
+
+  private attach(ch: Channel, host: string, port: number): void {
+    const c = this.circuit(host, port);
+    ch.circuit = c;
+    c.channels.add(ch);
+    if (c.ready) this.create(ch, c);
+  }
+
+  private circuitReady(c: Circuit): void {
+    c.ready = true;
+    for (const ch of c.channels) if (ch.state === 'connecting') this.create(ch, c);
+  }
+
+  private create(ch: Channel, c: Circuit): void {
+    c.conn.createChannel(ch.cid, ch.name, {
+      onCreated: (sid, status) => {
+        if (ch.circuit !== c || ch.state !== 'connecting') return;
+        if (status.type > 1) {
+          ch.lastError = statusText(status);
+          c.channels.delete(ch);
+          ch.circuit = undefined;
+          // let waiters see the reason; look again later
+          for (const w of ch.waiters) w.reject(new PvaClientError(`${ch.name}: ${ch.lastError}`, ch.name));
+          ch.waiters.clear();
+          if (ch.server) {
+            ch.state = 'closed';
+            this.channels.delete(this.chanKey(ch.name, ch.server));
+          } else {
+            ch.state = 'searching';
+            ch.searchDelay = this.config.searchMaxInterval / 2;
+            ch.nextSearch = Date.now() + ch.searchDelay;
+            this.scheduleSearch(10);
+          }
+          return;
+        }
+        ch.sid = sid;
+        ch.state = 'connected';
+        ch.lastError = undefined;
+        const ws = [...ch.waiters];
+        ch.waiters.clear();
+        for (const w of ws) w.resolve();
+        for (const s of ch.subs) s.start();
+      },
+      onDestroyed: () => {
+        if (ch.circuit !== c) return;
+        c.channels.delete(ch);
+        this.disconnected(ch, 'channel destroyed by server');
+      },
+    });
+  }
+
+  private circuitLost(c: Circuit): void {
+    const wasClosed = c.closed;
+    c.closed = true;
+    if (this.circuits.get(c.key) === c) this.circuits.delete(c.key);
+    if (wasClosed && this.closed) return;
+    const reason = c.ready ? `disconnected from ${c.key}` : `cannot connect to ${c.key}`;
+    c.conn.closed(reason);
+    const chans = [...c.channels];
+    c.channels.clear();
+    for (const ch of chans) this.disconnected(ch, reason);
+  }
+
+  private disconnected(ch: Channel, reason: string): void {
+    if (ch.state === 'closed' || this.closed) return;
+    const was = ch.state;
+    for (const s of ch.subs) s.lost(was === 'connected');
+    ch.lastError = was === 'connected' ? undefined : reason;
+    if (ch.server) {
+      // direct connections retry after a pause
+      ch.state = 'connecting';
+      ch.circuit = undefined;
+      const t = setTimeout(() => {
+        if (ch.state === 'connecting' && !ch.circuit) this.lookFor(ch);
+      }, was === 'connected' ? 100 : 1000);
+      t.unref();
+      return;
+    }
+    this.lookFor(ch);
+  }
+
+  /** @internal used by subscriptions */
+  ioid(): number {
+    return this.nextIoid++;
+  }
+}
+
+function safeUser(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return process.env.USER ?? '';
+  }
+}
+
+// ------------------------------------------------------------ monitors
+
+class MonitorImpl implements Subscription {
+  count = 0;
+  private ioid = -1;
+  private circuit: Circuit | undefined;
+  private full: PVStructure | undefined;
+  private unack = 0;
+  private readonly ackAt: number;
+  private done = false;
+  private failed = false;
+
+  constructor(
+    private readonly client: PvaClient,
+    private readonly ch: Channel,
+    private readonly pvRequest: PVStructure,
+    private readonly callback: (value: PVStructure) => void | Promise<void>,
+    private readonly pipeline: boolean,
+    private readonly queueSize: number,
+    private readonly onEvent: ((ev: MonitorEvent) => void) | undefined,
+  ) {
+    this.ackAt = Math.max(1, Math.floor(queueSize / 2));
+  }
+
+  get name(): string {
+    return this.ch.name;
+  }
+
+  private emit(ev: MonitorEvent): void {
+    try {
+      this.onEvent?.(ev);
+    } catch {
+      /* listener errors are the listener's */
+    }
+  }
+
+  /** (Re)subscribes on the channel's current circuit. */
+  start(): void {
+    if (this.done || this.failed || this.ioid >= 0) return;
+    const c = this.ch.circuit;
+    if (!c) return;
+    this.circuit = c;
+    const ioid = (this.ioid = this.client.ioid());
+    const sid = this.ch.sid;
+    this.full = undefined;
+    this.unack = 0;
+    const h: OpHandler = {
+      types: {},
+      onMessage: (m) => {
+        if (m.type === 'opResponse') this.onResponse(m, h, sid, ioid, c);
+      },
+      onClosed: () => {
+        /* handled through the channel's disconnect */
+      },
+    };
+    c.conn.register(ioid, h);
+    c.conn.opRequest({
+      command: Cmd.MONITOR,
+      sid,
+      ioid,
+      subcmd: SUB_INIT | (this.pipeline ? MONITOR_ACK : 0),
+      pvRequest: this.pvRequest,
+      ack: this.pipeline ? this.queueSize : undefined,
+    });
+    this.emit({ type: 'connected', peer: this.ch.peer });
+  }
+
+  private onResponse(m: OpResponseMsg, h: OpHandler, sid: number, ioid: number, c: Circuit): void {
+    if (ioid !== this.ioid) return;
+    if (m.subcmd & SUB_INIT) {
+      if (m.status && m.status.type > 1) {
+        this.failed = true;
+        c.conn.destroyRequest(sid, ioid);
+        this.ioid = -1;
+        this.emit({ type: 'error', error: new PvaClientError(`${this.ch.name}: ${statusText(m.status)}`, this.ch.name) });
+        return;
+      }
+      if (!m.fieldType) return;
+      h.types.get = m.fieldType;
+      this.full = new PVStructure(m.fieldType);
+      c.conn.opRequest({ command: Cmd.MONITOR, sid, ioid, subcmd: MONITOR_START });
+      return;
+    }
+    if (m.value && m.changed && this.full) {
+      this.full.copyChanged(m.value, m.changed);
+      const out = this.full.clone();
+      out.changed.clear().or(m.changed);
+      this.full.clearChanged();
+      this.count++;
+      let r: void | Promise<void>;
+      try {
+        r = this.callback(out);
+      } catch {
+        r = undefined;
+      }
+      if (this.pipeline) {
+        if (r && typeof (r as Promise<void>).then === 'function') {
+          (r as Promise<void>).then(
+            () => this.consumed(sid, ioid, c),
+            () => this.consumed(sid, ioid, c),
+          );
+        } else this.consumed(sid, ioid, c);
+      }
+    }
+    if (m.subcmd & SUB_DESTROY) {
+      // the server ended the subscription
+      c.conn.unregister(ioid);
+      this.ioid = -1;
+      this.done = true;
+      this.ch.subs.delete(this);
+      if (m.status && m.status.type > 1) {
+        this.emit({ type: 'error', error: new PvaClientError(`${this.ch.name}: ${statusText(m.status)}`, this.ch.name) });
+      }
+      this.emit({ type: 'finished' });
+    }
+  }
+
+  private consumed(sid: number, ioid: number, c: Circuit): void {
+    if (ioid !== this.ioid || c.closed) return;
+    this.unack++;
+    if (this.unack >= this.ackAt) {
+      const n = this.unack;
+      this.unack = 0;
+      c.conn.opRequest({ command: Cmd.MONITOR, sid, ioid, subcmd: MONITOR_ACK, ack: n });
+    }
+  }
+
+  /** The channel disconnected: wait for it to come back. */
+  lost(wasConnected: boolean): void {
+    if (this.ioid >= 0) this.circuit?.conn.unregister(this.ioid);
+    this.ioid = -1;
+    this.circuit = undefined;
+    if (wasConnected && !this.done) this.emit({ type: 'disconnected' });
+  }
+
+  closeQuietly(): void {
+    this.done = true;
+    this.ioid = -1;
+  }
+
+  close(): void {
+    if (this.done) return;
+    this.done = true;
+    this.ch.subs.delete(this);
+    if (this.ioid >= 0 && this.circuit && !this.circuit.closed) {
+      this.circuit.conn.destroyRequest(this.ch.sid, this.ioid);
+    }
+    this.ioid = -1;
+  }
+}
+
+// ------------------------------------------------------------ helpers
+
+/** An NTURI for an RPC call, query fields typed by their JS values. */
+export function ntUri(path: string, query: Record<string, unknown>): PVStructure {
+  const q: Member[] = Object.entries(query).map(([k, v]) => ({
+    name: k,
+    type: scalar(
+      typeof v === 'number' ? 'double' : typeof v === 'boolean' ? 'boolean' : typeof v === 'bigint' ? 'long' : 'string',
+    ),
+  }));
+  const t = new Structure('epics:nt/NTURI:1.0', [
+    { name: 'scheme', type: scalar('string') },
+    { name: 'authority', type: scalar('string') },
+    { name: 'path', type: scalar('string') },
+    { name: 'query', type: new Structure('', q) },
+  ]);
+  const v = new PVStructure(t, { scheme: '', authority: '', path });
+  for (const [k, x] of Object.entries(query)) v.set(`query.${k}`, typeof x === 'object' && x !== null ? String(x) : x);
+  v.markAll();
+  return v;
+}
+
+function resultStructure(r: AnyValue | null): PVStructure {
+  if (!r) return new PVStructure(new Structure('', []));
+  if (r.value instanceof PVStructure) return r.value;
+  const t = new Structure('', [{ name: 'value', type: r.type }]);
+  const v = new PVStructure(t);
+  v.setAt(1, r.value);
+  return v;
+}
+
+export type { PvaMessage };

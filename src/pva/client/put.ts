@@ -1,0 +1,85 @@
+// Building the value of a PUT from what the caller gave and the server's put type.
+import { PVStructure, type FieldDesc, type Structure } from '../../pvdata/index.ts';
+
+/** A plain value for `value`, an object of dotted field paths, or a ready PVStructure. */
+export type PutInput = PVStructure | Record<string, unknown> | unknown;
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (v === null || typeof v !== 'object') return false;
+  const p = Object.getPrototypeOf(v);
+  return p === Object.prototype || p === null;
+}
+
+/** An enum_t-like structure: {index: int, choices: string[]}. */
+function isEnum(t: FieldDesc | undefined): boolean {
+  if (!t || t.kind !== 'structure') return false;
+  const i = t.field('index');
+  const c = t.field('choices');
+  return !!i && i.kind === 'scalar' && !!c && c.kind === 'scalarArray' && c.type === 'string';
+}
+
+function isNumericText(v: unknown): boolean {
+  return typeof v === 'number' || typeof v === 'bigint' || (typeof v === 'string' && /^\s*[-+]?\d+\s*$/.test(v));
+}
+
+/** (path, value) pairs of a put input, objects under structure fields flattened. */
+function pairs(type: Structure, input: PutInput): Array<[string, unknown]> {
+  if (input instanceof PVStructure) {
+    const out: Array<[string, unknown]> = [];
+    const L = input.type.layout;
+    for (let i = 1; i < L.length; i++) {
+      if (L[i].type.kind === 'structure' || !input.isChanged(i)) continue;
+      out.push([L[i].path, input.getAt(i)]);
+    }
+    return out;
+  }
+  const out: Array<[string, unknown]> = [];
+  const walk = (prefix: string, obj: Record<string, unknown>): void => {
+    for (const [k, v] of Object.entries(obj)) {
+      const p = prefix ? `${prefix}.${k}` : k;
+      const t = type.typeAt(p);
+      if (t && t.kind === 'structure' && isPlainObject(v)) walk(p, v);
+      else out.push([p, v]);
+    }
+  };
+  if (isPlainObject(input)) walk('', input);
+  else out.push(['value', input]);
+  return out;
+}
+
+/** True when writing `input` needs the PV's current value first (an enum set by choice name). */
+export function needsCurrent(type: Structure, input: PutInput): boolean {
+  if (input instanceof PVStructure) return false;
+  for (const [p, v] of pairs(type, input)) {
+    if (isEnum(type.typeAt(p)) && !isNumericText(v)) return true;
+  }
+  return false;
+}
+
+/** The PUT value: a structure of the put type with exactly the assigned fields marked. */
+export function buildPutValue(type: Structure, input: PutInput, current?: PVStructure): PVStructure {
+  const v = new PVStructure(type);
+  for (const [p, x] of pairs(type, input)) {
+    const t = type.typeAt(p);
+    if (!t) throw new Error(`no field '${p}'`);
+    if (isEnum(t)) {
+      let index: unknown = x;
+      if (!isNumericText(x)) {
+        const choices = (current?.get(`${p}.choices`) as string[] | undefined) ?? [];
+        const i = choices.indexOf(String(x));
+        if (i < 0) throw new Error(`'${String(x)}' is not one of the choices [${choices.join(', ')}]`);
+        index = i;
+      }
+      v.set(`${p}.index`, index);
+      continue;
+    }
+    if (t.kind === 'structure') throw new Error(`field '${p}' is a structure; give its fields`);
+    try {
+      v.set(p, x);
+    } catch (e) {
+      throw new Error(`field '${p}': ${(e as Error).message}`);
+    }
+  }
+  if (v.changed.isEmpty()) throw new Error('nothing to put');
+  return v;
+}
