@@ -19,7 +19,7 @@ import {
   type PvaMessage,
 } from '../../src/pva/messages.ts';
 import { Cmd, CMD_NAME, FLAG_BIG_ENDIAN, FLAG_CONTROL, HEADER_SIZE, PVA_MAGIC } from '../../src/pva/protocol.ts';
-import type { Structure, TypeCache } from '../../src/pvdata/index.ts';
+import type { FieldDesc, Structure } from '../../src/pvdata/index.ts';
 
 export const CAPTURE_DIR = '/work/shared/captures/pva';
 
@@ -240,12 +240,27 @@ export interface OpTypes {
   get?: Structure;
 }
 
+/** An introspection cache that counts look-ups (0xFE) and definitions (0xFD) made through it. */
+export class CountingCache extends Map<number, FieldDesc> {
+  uses = 0;
+  override get(id: number): FieldDesc | undefined {
+    this.uses++;
+    return super.get(id);
+  }
+  override set(id: number, t: FieldDesc): this {
+    this.uses++;
+    return super.set(id, t);
+  }
+}
+
 /**
  * Decoding state of one connection: an introspection cache per direction (each peer numbers its
  * own cached types) and the types of the operations, learned from INIT requests and replies.
  */
 export class ConnectionDecoder {
-  readonly caches: Record<Dir, TypeCache> = { c2s: new Map(), s2c: new Map() };
+  readonly caches: Record<Dir, CountingCache> = { c2s: new CountingCache(), s2c: new CountingCache() };
+  /** Whether the last decode() defined or used a cached type (such a message cannot be re-encoded as is). */
+  lastUsedCache = false;
   readonly ops = new Map<number, OpTypes>();
   private readonly pendingInit = new Map<number, number>();
 
@@ -258,7 +273,9 @@ export class ConnectionDecoder {
 
   /** Decodes a frame travelling in `dir` and updates the operation types. */
   decode(frame: Frame, dir: Dir): PvaMessage | ProtocolError {
+    const before = this.caches[dir].uses;
     const m = decodeMessage(frame, this.context(dir));
+    this.lastUsedCache = this.caches[dir].uses !== before;
     if (!(m instanceof ProtocolError)) this.observe(m);
     return m;
   }
@@ -290,6 +307,8 @@ export class ConnectionDecoder {
 
 export interface DecodedMessage extends CapturedFrame {
   msg: PvaMessage;
+  /** The message defined (0xFD) or referred to (0xFE) a cached introspection type. */
+  usedCache: boolean;
 }
 
 /**
@@ -304,7 +323,7 @@ export function decodeConversation(cap: Capture): DecodedMessage[] {
     if (!d) decoders.set(f.connection, (d = new ConnectionDecoder()));
     const msg = d.decode(f.frame, f.dir);
     if (msg instanceof ProtocolError) throw new Error(`${cap.name} chunk ${f.chunk} (${f.dir}): ${msg}`);
-    out.push({ ...f, msg });
+    out.push({ ...f, msg, usedCache: d.lastUsedCache });
   }
   return out;
 }
