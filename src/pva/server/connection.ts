@@ -1,0 +1,348 @@
+// One client's TCP circuit, sans-I/O: bytes in through receive(), bytes out through a sink.
+// Handles the handshake, channels, and dispatches operations; everything queued in one tick
+// leaves in one sink write.
+import {
+  BitSet,
+  Writer,
+  statusError,
+  STATUS_OK,
+  type PVStructure,
+  type Structure,
+  type TypeCache,
+} from '../../pvdata/index.ts';
+import { Framer } from '../framer.ts';
+import {
+  ProtocolError,
+  beginMessage,
+  decodeMessage,
+  encodeControl,
+  encodeMessage,
+  endMessage,
+  type OpRequestMsg,
+  type PvaMessage,
+  type SearchMsg,
+} from '../messages.ts';
+import { CMD_NAME, Cmd, Ctrl, SEARCH_MUST_REPLY } from '../protocol.ts';
+import type { Logger } from './log.ts';
+import { MonitorOp } from './monitor.ts';
+import { createOperation, initOperation, type Operation } from './ops.ts';
+import type { SharedPV } from './shared-pv.ts';
+
+/** Where a connection's bytes go (a socket, or a test's buffer). */
+export interface ConnectionSink {
+  write(data: Buffer): void;
+  /** Bytes accepted by write() but not yet handed to the network. */
+  bufferedBytes(): number;
+  close(): void;
+}
+
+/** What a connection needs from its server. */
+export interface ServerContext {
+  readonly guid: Buffer;
+  readonly tcpPort: number;
+  readonly log: Logger;
+  readonly maxMessageSize: number;
+  /** Above this many queued bytes monitors squash instead of sending. */
+  readonly sendQueueLimit: number;
+  has(name: string): boolean;
+  lookup(name: string): SharedPV | undefined;
+}
+
+export interface ServerChannel {
+  readonly sid: number;
+  readonly cid: number;
+  readonly name: string;
+  readonly pv: SharedPV;
+  readonly ops: Set<number>;
+}
+
+export class ServerConnection {
+  readonly out = new Writer(true, 4096);
+  private readonly framer: Framer;
+  private readonly cache: TypeCache = new Map();
+  readonly channels = new Map<number, ServerChannel>();
+  readonly ops = new Map<number, Operation>();
+  private readonly blocked = new Set<MonitorOp>();
+  private nextSid = 1;
+  private flushQueued = false;
+  private closed = false;
+  /** Authenticated identity from the validation reply. */
+  user = '';
+  host = '';
+  method = '';
+
+  constructor(
+    readonly ctx: ServerContext,
+    private readonly sink: ConnectionSink,
+    readonly peer: string,
+  ) {
+    this.framer = new Framer(ctx.maxMessageSize);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Sends the server's opening: byte order, then the validation request. */
+  start(): void {
+    encodeControl(this.out, Ctrl.SET_BYTE_ORDER, 0, true);
+    encodeMessage(this.out, {
+      type: 'validationRequest',
+      bufferSize: 0x10000,
+      registrySize: 0x7fff,
+      methods: ['anonymous', 'ca'],
+    });
+    this.queueFlush();
+  }
+
+  receive(chunk: Uint8Array): void {
+    if (this.closed) return;
+    for (const f of this.framer.push(chunk)) {
+      if (f instanceof ProtocolError) return this.protocolError(f.message);
+      const m = decodeMessage(f, { cache: this.cache, opTypes: (ioid) => this.opTypes(ioid) });
+      if (m instanceof ProtocolError) return this.protocolError(m.message);
+      try {
+        this.handle(m);
+      } catch (e) {
+        this.ctx.log.error(`${this.peer}: internal error handling ${m.type}: ${(e as Error).stack ?? e}`);
+      }
+      if (this.closed) return;
+    }
+  }
+
+  private protocolError(why: string): void {
+    this.ctx.log.warn(`${this.peer}: ${why}; closing connection`);
+    this.close();
+  }
+
+  private opTypes(ioid: number): { put?: Structure; get?: Structure } | undefined {
+    const op = this.ops.get(ioid);
+    const t = op?.channel.pv.type;
+    return t ? { put: t, get: t } : undefined;
+  }
+
+  // ---------------------------------------------------------------- output
+
+  queueFlush(): void {
+    if (this.flushQueued || this.closed) return;
+    this.flushQueued = true;
+    queueMicrotask(() => this.flush());
+  }
+
+  flush(): void {
+    this.flushQueued = false;
+    if (this.closed || this.out.pos === 0) return;
+    const data = this.out.toBuffer();
+    this.out.reset();
+    this.sink.write(data);
+    if (this.sink.bufferedBytes() > this.ctx.sendQueueLimit * 8) {
+      this.ctx.log.warn(`${this.peer}: client is not reading (${this.sink.bufferedBytes()} bytes queued); closing`);
+      this.close();
+    }
+  }
+
+  /** True when the client is behind: monitors should squash instead of sending. */
+  congested(): boolean {
+    return this.sink.bufferedBytes() + this.out.pos > this.ctx.sendQueueLimit;
+  }
+
+  /** A monitor that has held-back updates to send when there is room. */
+  block(op: MonitorOp): void {
+    this.blocked.add(op);
+  }
+
+  /** The sink has room again: let held-back monitors send. */
+  drained(): void {
+    if (this.closed) return;
+    for (const op of this.blocked) {
+      if (this.congested()) break;
+      if (op.sendPending()) this.blocked.delete(op);
+    }
+    this.queueFlush();
+  }
+
+  sendMessage(ioid: number, severity: number, message: string): void {
+    encodeMessage(this.out, { type: 'message', ioid, severity, message });
+    this.queueFlush();
+  }
+
+  // ---------------------------------------------------------------- dispatch
+
+  private handle(m: PvaMessage): void {
+    switch (m.type) {
+      case 'validationReply':
+        this.method = m.method;
+        if (m.data && m.data.value && typeof m.data.value === 'object' && 'get' in (m.data.value as object)) {
+          const s = m.data.value as PVStructure;
+          if (s.has('user')) this.user = String(s.get('user'));
+          if (s.has('host')) this.host = String(s.get('host'));
+        }
+        encodeMessage(this.out, { type: 'validated', status: STATUS_OK });
+        break;
+      case 'echo':
+        encodeMessage(this.out, { type: 'echo', fromServer: true, payload: m.payload });
+        break;
+      case 'echoRequest':
+        encodeControl(this.out, Ctrl.ECHO_RESPONSE, m.value, true);
+        break;
+      case 'search':
+        this.searchOverTcp(m);
+        break;
+      case 'createChannel':
+        for (const c of m.channels) this.createChannel(c.cid, c.name);
+        break;
+      case 'destroyChannel':
+        this.destroyChannel(m.sid, m.cid, true);
+        break;
+      case 'opRequest':
+        this.operation(m);
+        break;
+      case 'getField':
+        this.getField(m.sid, m.ioid, m.subField);
+        break;
+      case 'destroyRequest':
+      case 'cancelRequest':
+        this.endOperation(m.ioid, m.type === 'cancelRequest');
+        break;
+      case 'setByteOrder':
+      case 'markTotalBytes':
+      case 'ackTotalBytes':
+      case 'echoResponse':
+      case 'originTag':
+        break;
+      default:
+        this.ctx.log.debug(`${this.peer}: ignoring ${m.type}`);
+    }
+    this.queueFlush();
+  }
+
+  private searchOverTcp(m: SearchMsg): void {
+    const found = m.channels.filter((c) => this.ctx.has(c.name)).map((c) => c.cid);
+    if (!found.length && !(m.flags & SEARCH_MUST_REPLY)) return;
+    encodeMessage(this.out, {
+      type: 'searchResponse',
+      guid: this.ctx.guid,
+      sequence: m.sequence,
+      address: '0.0.0.0',
+      port: this.ctx.tcpPort,
+      protocol: 'tcp',
+      found: found.length > 0,
+      cids: found.length ? found : m.channels.map((c) => c.cid),
+    });
+  }
+
+  private createChannel(cid: number, name: string): void {
+    const pv = this.ctx.lookup(name);
+    if (!pv) {
+      this.ctx.log.debug(`${this.peer}: no channel '${name}'`);
+      encodeMessage(this.out, { type: 'createChannelResponse', cid, sid: 0, status: statusError(`no such channel: ${name}`) });
+      return;
+    }
+    const sid = this.nextSid++;
+    this.channels.set(sid, { sid, cid, name, pv, ops: new Set() });
+    pv.attach();
+    encodeMessage(this.out, { type: 'createChannelResponse', cid, sid, status: STATUS_OK });
+  }
+
+  private destroyChannel(sid: number, cid: number, reply: boolean): void {
+    const ch = this.channels.get(sid);
+    if (!ch) return;
+    for (const ioid of ch.ops) this.endOperation(ioid, false);
+    this.channels.delete(sid);
+    ch.pv.detach();
+    if (reply) encodeMessage(this.out, { type: 'destroyChannel', fromServer: true, sid, cid });
+  }
+
+  /** Tells the client a channel is gone (its PV was removed). */
+  channelGone(pv: SharedPV): void {
+    for (const ch of this.channels.values()) {
+      if (ch.pv !== pv) continue;
+      this.destroyChannel(ch.sid, ch.cid, true);
+    }
+    this.queueFlush();
+  }
+
+  private operation(m: OpRequestMsg): void {
+    const existing = this.ops.get(m.ioid);
+    if (existing) {
+      existing.request(m);
+      return;
+    }
+    const ch = this.channels.get(m.sid);
+    if (!ch) {
+      this.ctx.log.warn(`${this.peer}: operation on unknown channel sid ${m.sid}`);
+      beginReplyError(this.out, m.command, m.ioid, m.subcmd, `no channel with sid ${m.sid}`);
+      return;
+    }
+    if (!(m.subcmd & 0x08)) {
+      this.ctx.log.debug(`${this.peer}: ${CMD_NAME[m.command] ?? m.command} on unknown ioid ${m.ioid}`);
+      return;
+    }
+    const op = createOperation(this, ch, m);
+    this.ops.set(m.ioid, op);
+    ch.ops.add(m.ioid);
+    initOperation(op, m);
+  }
+
+  endOperation(ioid: number, cancelOnly: boolean): void {
+    const op = this.ops.get(ioid);
+    if (!op) return;
+    if (cancelOnly) {
+      op.cancel();
+      return;
+    }
+    op.destroy();
+    this.ops.delete(ioid);
+    op.channel.ops.delete(ioid);
+    if (op instanceof MonitorOp) this.blocked.delete(op);
+  }
+
+  private getField(sid: number, ioid: number, subField: string): void {
+    const ch = this.channels.get(sid);
+    const reply = (t: Structure | null | undefined, err?: string) => {
+      encodeMessage(this.out, {
+        type: 'getFieldResponse',
+        ioid,
+        status: err ? statusError(err) : STATUS_OK,
+        fieldType: err ? null : (t ?? null),
+      });
+      this.queueFlush();
+    };
+    if (!ch) return reply(null, `no channel with sid ${sid}`);
+    ch.pv.whenOpen().then(() => {
+      if (this.closed) return;
+      const type = ch.pv.type!;
+      if (!subField) return reply(type);
+      const sub = type.typeAt(subField);
+      if (!sub) return reply(null, `no field '${subField}'`);
+      // a sub-field that is not a structure is wrapped as pvxs does not; send it as-is
+      reply(sub as Structure);
+    });
+  }
+
+  /** Socket closed or server stopping: release everything. */
+  close(): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    for (const ioid of [...this.ops.keys()]) this.endOperation(ioid, false);
+    for (const ch of this.channels.values()) ch.pv.detach();
+    this.channels.clear();
+    this.blocked.clear();
+    this.sink.close();
+  }
+}
+
+/** Writes an error reply for an operation that could not start. */
+export function beginReplyError(w: Writer, command: number, ioid: number, subcmd: number, message: string): void {
+  const start = beginMessage(w, command, true);
+  w.u32(ioid);
+  w.u8(subcmd);
+  const s = statusError(message);
+  w.u8(s.type);
+  w.string(s.message);
+  w.string('');
+  endMessage(w, start);
+}
+
+export const EMPTY_BITSET = new BitSet();

@@ -1,0 +1,157 @@
+// MONITOR operations: subscribe to a SharedPV, send updates filtered by the client's selection,
+// squash (with overrun bits) while the client is behind or its pipeline window is shut.
+import { BitSet, Writer, encodeStructurePartial, statusError, STATUS_OK, encodeStatus } from '../../pvdata/index.ts';
+import { beginMessage, encodeOpResponse, endMessage, type OpRequestMsg } from '../messages.ts';
+import { Cmd, SUB_DESTROY, SUB_GET, SUB_GET_PUT, SUB_INIT, SUB_PROCESS } from '../protocol.ts';
+import type { ServerChannel, ServerConnection } from './connection.ts';
+import type { Operation } from './ops.ts';
+import { selectionFromRequest, type Selection } from './mask.ts';
+import type { PVSubscriber, SharedPV } from './shared-pv.ts';
+
+const scratch = new Writer(true, 1024);
+
+export class MonitorOp implements Operation, PVSubscriber {
+  readonly ioid: number;
+  private selection: Selection | undefined;
+  private running = false;
+  private pipeline = false;
+  private window = 0;
+  /** Filtered changes not yet sent, and fields that changed again before being sent. */
+  private readonly pending = new BitSet();
+  private readonly overrun = new BitSet();
+  private readonly filtered = new BitSet();
+  private unsubscribe: (() => void) | undefined;
+  private dead = false;
+  private finished = false;
+
+  constructor(
+    private readonly conn: ServerConnection,
+    readonly channel: ServerChannel,
+    m: OpRequestMsg,
+  ) {
+    this.ioid = m.ioid;
+    this.window = m.ack ?? 0;
+  }
+
+  init(m: OpRequestMsg): void {
+    if (this.dead) return;
+    const pv = this.channel.pv;
+    try {
+      const { selection, options } = selectionFromRequest(m.pvRequest, pv.type!);
+      this.selection = selection;
+      const p = options.pipeline;
+      this.pipeline = p === true || p === 'true' || p === 1 || p === '1';
+    } catch (e) {
+      this.initReply(statusError((e as Error).message));
+      return this.conn.endOperation(this.ioid, false);
+    }
+    this.initReply(STATUS_OK);
+    this.unsubscribe = pv.subscribe(this);
+  }
+
+  private initReply(status: typeof STATUS_OK): void {
+    encodeOpResponse(this.conn.out, {
+      command: Cmd.MONITOR,
+      ioid: this.ioid,
+      subcmd: SUB_INIT,
+      status,
+      fieldType: this.channel.pv.type,
+    });
+    this.conn.queueFlush();
+  }
+
+  request(m: OpRequestMsg): void {
+    if (this.dead || !this.selection) return;
+    const sub = m.subcmd;
+    if (sub & SUB_GET_PUT && m.ack !== undefined) this.window += m.ack;
+    if (sub & SUB_PROCESS) {
+      const start = (sub & SUB_GET) !== 0;
+      if (start && !this.running) {
+        this.running = true;
+        // every start begins with the complete current value
+        this.pending.or(this.selection.full);
+      } else if (!start) this.running = false;
+    }
+    if (sub & SUB_DESTROY) return this.conn.endOperation(this.ioid, false);
+    if (this.running && !this.pending.isEmpty() && !this.sendPending()) this.conn.block(this);
+  }
+
+  private canSend(): boolean {
+    return this.running && !this.conn.congested() && (!this.pipeline || this.window > 0);
+  }
+
+  update(pv: SharedPV, changed: BitSet, batch: Map<string, Buffer>): void {
+    if (this.dead || !this.selection) return;
+    const f = this.selection.filter(changed, this.filtered);
+    if (f.isEmpty()) return;
+    if (this.pending.isEmpty() && this.canSend()) {
+      // the common case: share one encoding among all subscribers with the same selection
+      let body = batch.get(this.selection.key);
+      if (!body) {
+        scratch.reset();
+        scratch.bitSet(f);
+        encodeStructurePartial(scratch, pv.current, f);
+        body = scratch.toBuffer();
+        batch.set(this.selection.key, body);
+      }
+      this.writeUpdate(body, undefined);
+      return;
+    }
+    // behind: squash into what is pending, noting fields overwritten before being sent
+    for (let o = f.nextSetBit(0); o >= 0; o = f.nextSetBit(o + 1)) if (this.pending.get(o)) this.overrun.set(o);
+    this.pending.or(f);
+    this.conn.block(this);
+  }
+
+  /** Sends what is pending if allowed; true when nothing remains. */
+  sendPending(): boolean {
+    if (this.dead || this.pending.isEmpty()) return true;
+    if (!this.canSend()) return false;
+    const pv = this.channel.pv;
+    if (!pv.isOpen) return true;
+    scratch.reset();
+    scratch.bitSet(this.pending);
+    encodeStructurePartial(scratch, pv.current, this.pending);
+    this.writeUpdate(scratch.bytes(), this.overrun);
+    this.pending.clear();
+    this.overrun.clear();
+    return true;
+  }
+
+  private writeUpdate(body: Buffer, overrun: BitSet | undefined): void {
+    const w = this.conn.out;
+    const start = beginMessage(w, Cmd.MONITOR, true);
+    w.u32(this.ioid);
+    w.u8(0);
+    w.raw(body);
+    if (overrun && !overrun.isEmpty()) w.bitSet(overrun);
+    else w.u8(0);
+    endMessage(w, start);
+    if (this.pipeline) this.window--;
+    this.conn.queueFlush();
+  }
+
+  closed(_pv: SharedPV): void {
+    // the PV went away: tell the client this subscription is finished
+    if (this.dead || this.finished) return;
+    this.finished = true;
+    this.unsubscribe = undefined;
+    const w = this.conn.out;
+    const start = beginMessage(w, Cmd.MONITOR, true);
+    w.u32(this.ioid);
+    w.u8(SUB_DESTROY);
+    encodeStatus(w, STATUS_OK);
+    endMessage(w, start);
+    this.conn.queueFlush();
+  }
+
+  cancel(): void {
+    this.running = false;
+  }
+
+  destroy(): void {
+    this.dead = true;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+  }
+}

@@ -1,0 +1,171 @@
+// GET, PUT, PUT_GET and RPC operations of one channel on one connection.
+import {
+  BitSet,
+  PVStructure,
+  statusError,
+  STATUS_OK,
+  type AnyValue,
+  type Status,
+} from '../../pvdata/index.ts';
+import { encodeOpResponse, type OpRequestMsg } from '../messages.ts';
+import { CMD_NAME, Cmd, SUB_DESTROY, SUB_GET, SUB_GET_PUT, SUB_INIT } from '../protocol.ts';
+import type { ServerChannel, ServerConnection } from './connection.ts';
+import { selectionFromRequest, type RequestOptions, type Selection } from './mask.ts';
+import { MonitorOp } from './monitor.ts';
+import type { RpcResult } from './shared-pv.ts';
+
+export interface Operation {
+  readonly ioid: number;
+  readonly channel: ServerChannel;
+  /** A further request (execute, get, ack, destroy flag…) on this operation. */
+  request(m: OpRequestMsg): void;
+  cancel(): void;
+  destroy(): void;
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** Creates the operation for an INIT request (the caller registers it, then calls initOperation). */
+export function createOperation(conn: ServerConnection, channel: ServerChannel, m: OpRequestMsg): Operation & { init(m: OpRequestMsg): void } {
+  return m.command === Cmd.MONITOR ? new MonitorOp(conn, channel, m) : new SimpleOp(conn, channel, m);
+}
+
+/** Answers the INIT once the PV is open: at once when it is, so requests pipelined behind it find it ready. */
+export function initOperation(op: Operation & { init(m: OpRequestMsg): void }, m: OpRequestMsg): void {
+  if (op.channel.pv.isOpen) op.init(m);
+  else op.channel.pv.whenOpen().then(() => op.init(m));
+}
+
+/** State shared by the request/response operations. */
+export class SimpleOp implements Operation {
+  readonly ioid: number;
+  readonly command: Cmd.GET | Cmd.PUT | Cmd.PUT_GET | Cmd.RPC;
+  selection: Selection | undefined;
+  options: RequestOptions = {};
+  private dead = false;
+  /** Serialises executes so replies leave in request order. */
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly conn: ServerConnection,
+    readonly channel: ServerChannel,
+    m: OpRequestMsg,
+  ) {
+    this.ioid = m.ioid;
+    this.command = m.command as SimpleOp['command'];
+  }
+
+  private get pv() {
+    return this.channel.pv;
+  }
+
+  private reply(subcmd: number, status: Status, extra: { value?: PVStructure; changed?: BitSet; result?: RpcResult } = {}): void {
+    if (this.dead || this.conn.isClosed) return;
+    let result: AnyValue | null | undefined;
+    if (extra.result instanceof PVStructure) result = { type: extra.result.type, value: extra.result };
+    else result = extra.result ?? undefined;
+    encodeOpResponse(this.conn.out, {
+      command: this.command,
+      ioid: this.ioid,
+      subcmd,
+      status,
+      fieldType: subcmd & SUB_INIT ? this.pv.type : undefined,
+      getType: subcmd & SUB_INIT && this.command === Cmd.PUT_GET ? this.pv.type : undefined,
+      value: extra.value,
+      changed: extra.changed,
+      result: this.command === Cmd.RPC && !(subcmd & SUB_INIT) ? (result ?? null) : undefined,
+    });
+    this.conn.queueFlush();
+  }
+
+  init(m: OpRequestMsg): void {
+    if (this.dead) return;
+    if (this.command === Cmd.RPC && !this.pv.handlers.onRpc) {
+      this.reply(m.subcmd, statusError('RPC not supported by this PV'));
+      return this.conn.endOperation(this.ioid, false);
+    }
+    try {
+      const { selection, options } = selectionFromRequest(m.pvRequest, this.pv.type!);
+      this.selection = selection;
+      this.options = options;
+    } catch (e) {
+      this.conn.ctx.log.debug(`${this.conn.peer}: ${this.channel.name}: ${errorText(e)}`);
+      this.reply(m.subcmd, statusError(errorText(e)));
+      return this.conn.endOperation(this.ioid, false);
+    }
+    this.reply(m.subcmd, STATUS_OK);
+  }
+
+  request(m: OpRequestMsg): void {
+    if (m.subcmd & SUB_INIT || !this.selection) return;
+    this.chain = this.chain.then(() => this.execute(m)).catch((e) => {
+      this.conn.ctx.log.error(`${this.conn.peer}: ${this.channel.name}: ${errorText(e)}`);
+    });
+  }
+
+  private async execute(m: OpRequestMsg): Promise<void> {
+    if (this.dead) return;
+    const sub = m.subcmd;
+    const pv = this.pv;
+    try {
+      switch (this.command) {
+        case Cmd.GET:
+          if (pv.handlers.onGet) await pv.handlers.onGet(pv);
+          this.reply(sub, STATUS_OK, { value: pv.current, changed: this.selection!.full });
+          break;
+        case Cmd.PUT:
+          if (sub & SUB_GET) {
+            this.reply(sub, STATUS_OK, { value: pv.current, changed: this.selection!.full });
+          } else {
+            await this.doPut(m);
+            this.reply(sub, STATUS_OK);
+          }
+          break;
+        case Cmd.PUT_GET:
+          if (sub & SUB_GET) {
+            this.reply(sub, STATUS_OK, { value: pv.current, changed: this.selection!.full });
+          } else if (sub & SUB_GET_PUT) {
+            this.reply(sub, STATUS_OK, { value: pv.current, changed: BitSet.of(0) });
+          } else {
+            await this.doPut(m);
+            this.reply(sub, STATUS_OK, { value: pv.current, changed: this.selection!.full });
+          }
+          break;
+        case Cmd.RPC: {
+          const result = await pv.handlers.onRpc!(pv, m.argument ?? null, { channel: this.channel.name, peer: this.conn.peer });
+          this.reply(sub, STATUS_OK, { result: result ?? null });
+          break;
+        }
+      }
+    } catch (e) {
+      this.conn.ctx.log.info(`${this.conn.peer}: ${CMD_NAME[this.command]} ${this.channel.name} failed: ${errorText(e)}`);
+      this.reply(sub, statusError(errorText(e)));
+    }
+    if (sub & SUB_DESTROY) this.conn.endOperation(this.ioid, false);
+  }
+
+  private async doPut(m: OpRequestMsg): Promise<void> {
+    const pv = this.pv;
+    if (!m.value || !m.changed) throw new Error('put carries no value');
+    if (!pv.handlers.onPut) throw new Error('put not supported by this PV');
+    await pv.handlers.onPut(pv, {
+      value: m.value,
+      changed: m.changed,
+      channel: this.channel.name,
+      peer: this.conn.peer,
+      options: this.options,
+    });
+  }
+
+  cancel(): void {
+    // replies of a cancelled execute are still sent; nothing is held to drop
+  }
+
+  destroy(): void {
+    this.dead = true;
+  }
+}
+
+export { STATUS_OK };

@@ -1,0 +1,298 @@
+// PvaServer: Node socket glue around the sans-I/O connection, plus UDP search, beacons and the
+// built-in `server` PV that list tools query.
+import { randomBytes } from 'node:crypto';
+import { createSocket, type Socket as UdpSocket, type RemoteInfo } from 'node:dgram';
+import { createServer, type Server, type Socket } from 'node:net';
+import { hostname } from 'node:os';
+import { PVStructure, Writer, struct, type AnyValue } from '../../pvdata/index.ts';
+import { framesOfDatagram } from '../framer.ts';
+import { ProtocolError, decodeMessage, encodeMessage, type SearchMsg } from '../messages.ts';
+import { SEARCH_MUST_REPLY } from '../protocol.ts';
+import { serverConfig, type PvaServerConfig } from './config.ts';
+import { ServerConnection, type ServerContext } from './connection.ts';
+import { consoleLogger, type Logger } from './log.ts';
+import { SharedPV } from './shared-pv.ts';
+import { StaticProvider, type ChannelSource } from './source.ts';
+
+export interface PvaServerOptions extends Partial<PvaServerConfig> {
+  logger?: Logger;
+  env?: NodeJS.ProcessEnv;
+  /** Serve the built-in `server` PV (channel list and info for list tools). Default true. */
+  serverPv?: boolean;
+}
+
+const SERVER_PV_NAME = 'server';
+
+export class PvaServer {
+  readonly config: PvaServerConfig;
+  readonly log: Logger;
+  readonly guid = randomBytes(12);
+  /** The default static provider (`addPV` / `removePV`). */
+  readonly provider = new StaticProvider();
+  private readonly sources: ChannelSource[] = [this.provider];
+  private readonly builtin = new StaticProvider();
+  private tcp: Server | undefined;
+  private udp: UdpSocket[] = [];
+  private readonly conns = new Set<ServerConnection>();
+  private beaconTimer: NodeJS.Timeout | undefined;
+  private beaconSeq = 0;
+  private boundTcpPort = 0;
+  private boundUdpPort = 0;
+  private running = false;
+
+  constructor(opts: PvaServerOptions = {}) {
+    this.config = serverConfig(opts, opts.env ?? process.env);
+    this.log = opts.logger ?? consoleLogger('pva-server');
+    if (opts.serverPv !== false) this.builtin.add(SERVER_PV_NAME, this.makeServerPv());
+  }
+
+  get tcpPort(): number {
+    return this.boundTcpPort;
+  }
+
+  get udpPort(): number {
+    return this.boundUdpPort;
+  }
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  get connectionCount(): number {
+    return this.conns.size;
+  }
+
+  addPV(name: string, pv: SharedPV): this {
+    this.provider.add(name, pv);
+    return this;
+  }
+
+  /** Removes a PV: its clients see the channel destroyed. */
+  removePV(name: string): void {
+    const pv = this.provider.get(name);
+    if (!pv) return;
+    for (const c of this.conns) c.channelGone(pv);
+    this.provider.remove(name);
+  }
+
+  /** Adds a source asked after those already added. */
+  addSource(source: ChannelSource): this {
+    this.sources.push(source);
+    return this;
+  }
+
+  removeSource(source: ChannelSource): void {
+    const i = this.sources.indexOf(source);
+    if (i >= 0) this.sources.splice(i, 1);
+  }
+
+  has(name: string): boolean {
+    return this.builtin.has(name) || this.sources.some((s) => s.has(name));
+  }
+
+  lookup(name: string): SharedPV | undefined {
+    const b = this.builtin.get(name);
+    if (b) return b;
+    for (const s of this.sources) {
+      if (!s.has(name)) continue;
+      const pv = s.get(name);
+      if (pv) return pv;
+    }
+    return undefined;
+  }
+
+  /** Names of every PV whose source can list them. */
+  channelNames(): string[] {
+    const out: string[] = [];
+    for (const s of this.sources) for (const n of s.names?.() ?? []) out.push(n);
+    return out;
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    const iface = this.config.interfaces[0] ?? '0.0.0.0';
+    const ctx: ServerContext = {
+      guid: this.guid,
+      log: this.log,
+      maxMessageSize: this.config.maxMessageSize,
+      sendQueueLimit: this.config.sendQueueLimit,
+      get tcpPort() {
+        return server.boundTcpPort;
+      },
+      has: (n) => this.has(n),
+      lookup: (n) => this.lookup(n),
+    };
+    const server = this;
+    this.tcp = createServer((s) => this.accept(s, ctx));
+    this.boundTcpPort = await listen(this.tcp, iface, this.config.tcpPort).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EADDRINUSE' || this.config.tcpPort === 0) throw e;
+      this.log.info(`TCP port ${this.config.tcpPort} in use; using an ephemeral port`);
+      return listen(this.tcp!, iface, 0);
+    });
+    for (const addr of this.config.interfaces) {
+      const u = createSocket({ type: 'udp4', reuseAddr: true });
+      u.on('message', (msg, rinfo) => this.onDatagram(u, msg, rinfo));
+      u.on('error', (e) => this.log.warn(`UDP ${addr}: ${e.message}`));
+      await new Promise<void>((res, rej) => {
+        u.once('error', rej);
+        u.bind({ port: this.config.udpPort, address: addr, exclusive: false }, () => {
+          u.off('error', rej);
+          res();
+        });
+      });
+      if (addr === '0.0.0.0') u.setBroadcast(true);
+      this.boundUdpPort = u.address().port;
+      this.udp.push(u);
+    }
+    this.running = true;
+    this.log.info(`pvAccess server on ${iface} TCP ${this.boundTcpPort}, UDP ${this.boundUdpPort}`);
+    this.sendBeacon();
+    this.beaconTimer = setInterval(() => this.sendBeacon(), this.config.beaconPeriodMs);
+    this.beaconTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    clearInterval(this.beaconTimer);
+    for (const c of [...this.conns]) c.close();
+    this.conns.clear();
+    for (const u of this.udp) u.close();
+    this.udp = [];
+    await new Promise<void>((res) => this.tcp!.close(() => res()));
+    this.tcp = undefined;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+
+  private accept(s: Socket, ctx: ServerContext): void {
+    s.setNoDelay(true);
+    const peer = `${s.remoteAddress}:${s.remotePort}`;
+    const conn = new ServerConnection(ctx, {
+      write: (b) => void s.write(b),
+      bufferedBytes: () => s.writableLength,
+      close: () => s.destroy(),
+    }, peer);
+    this.conns.add(conn);
+    this.log.debug(`connection from ${peer}`);
+    s.on('data', (d) => conn.receive(d));
+    s.on('drain', () => conn.drained());
+    s.on('error', (e) => this.log.debug(`${peer}: ${e.message}`));
+    s.on('close', () => {
+      conn.close();
+      this.conns.delete(conn);
+    });
+    conn.start();
+  }
+
+  private onDatagram(u: UdpSocket, msg: Buffer, rinfo: RemoteInfo): void {
+    if (this.config.ignoreAddrs.includes(rinfo.address)) return;
+    for (const f of framesOfDatagram(msg, 65536)) {
+      if (f instanceof ProtocolError) {
+        this.log.debug(`bad datagram from ${rinfo.address}:${rinfo.port}: ${f.message}`);
+        return;
+      }
+      if (f.flags & 0x40) continue; // from another server (beacons, search replies)
+      const m = decodeMessage(f);
+      if (m instanceof ProtocolError) {
+        this.log.debug(`bad datagram from ${rinfo.address}:${rinfo.port}: ${m.message}`);
+        return;
+      }
+      if (m.type === 'search') this.answerSearch(u, m, rinfo);
+    }
+  }
+
+  private answerSearch(u: UdpSocket, m: SearchMsg, rinfo: RemoteInfo): void {
+    if (m.protocols.length && !m.protocols.includes('tcp')) return;
+    const found = m.channels.filter((c) => this.has(c.name)).map((c) => c.cid);
+    if (!found.length && !(m.flags & SEARCH_MUST_REPLY)) return;
+    const w = new Writer(true, 128);
+    encodeMessage(w, {
+      type: 'searchResponse',
+      guid: this.guid,
+      sequence: m.sequence,
+      address: '0.0.0.0',
+      port: this.boundTcpPort,
+      protocol: 'tcp',
+      found: found.length > 0,
+      cids: found.length ? found : m.channels.map((c) => c.cid),
+    });
+    const host = m.address === '0.0.0.0' ? rinfo.address : m.address;
+    const port = m.port || rinfo.port;
+    u.send(w.bytes(), port, host, (e) => {
+      if (e) this.log.debug(`search reply to ${host}:${port}: ${e.message}`);
+    });
+  }
+
+  private sendBeacon(): void {
+    if (!this.running || !this.udp.length) return;
+    const w = new Writer(true, 64);
+    encodeMessage(w, {
+      type: 'beacon',
+      guid: this.guid,
+      flags: 0,
+      sequence: this.beaconSeq++ & 0xff,
+      changeCount: 0,
+      address: '0.0.0.0',
+      port: this.boundTcpPort,
+      protocol: 'tcp',
+      status: null,
+    });
+    const data = w.toBuffer();
+    for (const b of this.config.beaconAddrs) {
+      this.udp[0].send(data, b.port, b.host, (e) => {
+        if (e) this.log.debug(`beacon to ${b.host}:${b.port}: ${e.message}`);
+      });
+    }
+  }
+
+  private makeServerPv(): SharedPV {
+    const info = struct('', { value: 'string' });
+    const pv = new SharedPV({
+      onRpc: (_pv, arg) => {
+        const query = queryOf(arg);
+        const op = String(query.op ?? 'channels');
+        if (op === 'channels') {
+          const t = struct('epics:nt/NTScalarArray:1.0', { value: 'string[]' });
+          return new PVStructure(t, { value: this.channelNames().sort() });
+        }
+        if (op === 'info') {
+          const t = struct('', { version: 'string', implLang: 'string', host: 'string', process: 'string', startTime: 'string' });
+          return new PVStructure(t, {
+            version: 'pvtree 0.1.0',
+            implLang: 'typescript',
+            host: hostname(),
+            process: String(process.pid),
+            startTime: startTime,
+          });
+        }
+        throw new Error(`unknown op '${op}' (use channels or info)`);
+      },
+    });
+    pv.open(new PVStructure(info, { value: 'pvtree server' }));
+    return pv;
+  }
+}
+
+const startTime = new Date().toISOString();
+
+function queryOf(arg: AnyValue | null): Record<string, unknown> {
+  const v = arg?.value;
+  if (!(v instanceof PVStructure)) return {};
+  if (v.has('query')) return v.get('query') as Record<string, unknown>;
+  return v.toJSON();
+}
+
+function listen(s: Server, host: string, port: number): Promise<number> {
+  return new Promise((res, rej) => {
+    const onErr = (e: Error) => rej(e);
+    s.once('error', onErr);
+    s.listen(port, host, () => {
+      s.off('error', onErr);
+      const a = s.address();
+      res(typeof a === 'object' && a ? a.port : port);
+    });
+  });
+}

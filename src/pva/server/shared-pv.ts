@@ -1,0 +1,148 @@
+// SharedPV: one value shared by every client of a PV. Posts merge into the current value; all
+// posts made in one tick reach subscribers as one update.
+import { BitSet, PVStructure, type AnyValue, type Structure } from '../../pvdata/index.ts';
+
+/** What a put handler receives. */
+export interface PutRequest {
+  /** A value of the PV's type holding the client's fields; `changed` marks which were sent. */
+  readonly value: PVStructure;
+  readonly changed: BitSet;
+  readonly channel: string;
+  readonly peer: string;
+  /** The client's pvRequest options (e.g. `record._options.process`). */
+  readonly options: Readonly<Record<string, unknown>>;
+}
+
+export interface RpcRequest {
+  readonly channel: string;
+  readonly peer: string;
+}
+
+export type RpcResult = PVStructure | AnyValue | null | undefined;
+
+export interface SharedPVHandlers {
+  /** Completes the put: resolve for success, throw/reject with an Error whose message goes to the client. */
+  onPut?(pv: SharedPV, put: PutRequest): void | Promise<void>;
+  onRpc?(pv: SharedPV, argument: AnyValue | null, req: RpcRequest): RpcResult | Promise<RpcResult>;
+  /** Called before a get is answered; may post a fresher value. */
+  onGet?(pv: SharedPV): void | Promise<void>;
+  onFirstConnect?(pv: SharedPV): void;
+  onLastDisconnect?(pv: SharedPV): void;
+}
+
+/** A server-side consumer of a PV's updates (a monitor operation). */
+export interface PVSubscriber {
+  /** `changed` is shared and valid only during the call; `batch` lets subscribers share encodings. */
+  update(pv: SharedPV, changed: BitSet, batch: Map<string, Buffer>): void;
+  /** The PV closed: the subscription ends. */
+  closed(pv: SharedPV): void;
+}
+
+export class SharedPV {
+  private value: PVStructure | undefined;
+  private readonly pending = new BitSet();
+  private flushQueued = false;
+  private readonly subscribers = new Set<PVSubscriber>();
+  private channels = 0;
+  /** Waiters for open(). */
+  private openWaiters: Array<() => void> = [];
+
+  constructor(public handlers: SharedPVHandlers = {}) {}
+
+  /** A PV whose puts are simply posted (like pvxs's mailbox). */
+  static mailbox(handlers: SharedPVHandlers = {}): SharedPV {
+    return new SharedPV({
+      onPut: (pv, put) => {
+        pv.post(put.value, put.changed);
+      },
+      ...handlers,
+    });
+  }
+
+  get isOpen(): boolean {
+    return this.value !== undefined;
+  }
+
+  get type(): Structure | undefined {
+    return this.value?.type;
+  }
+
+  /** The current value (do not modify: use post). */
+  get current(): PVStructure {
+    if (!this.value) throw new Error('SharedPV is not open');
+    return this.value;
+  }
+
+  open(initial: PVStructure): this {
+    if (this.value) throw new Error('SharedPV is already open');
+    this.value = initial.clone();
+    this.value.clearChanged();
+    const w = this.openWaiters;
+    this.openWaiters = [];
+    for (const f of w) f();
+    return this;
+  }
+
+  /** Resolves once the PV is open. */
+  whenOpen(): Promise<void> {
+    return this.value ? Promise.resolve() : new Promise((res) => this.openWaiters.push(res));
+  }
+
+  /** Merges an update: a PVStructure of the same type (its marked fields) or a nested plain object. */
+  post(update: PVStructure | Record<string, unknown>, mask?: BitSet): void {
+    const v = this.value;
+    if (!v) throw new Error('SharedPV is not open');
+    if (update instanceof PVStructure) {
+      if (update.type !== v.type) throw new TypeError('post of a value of another type');
+      v.clearChanged();
+      v.copyChanged(update, mask ?? update.changed);
+    } else {
+      v.clearChanged();
+      v.assign(update);
+    }
+    this.pending.or(v.changed);
+    v.clearChanged();
+    if (!this.flushQueued && this.subscribers.size) {
+      this.flushQueued = true;
+      queueMicrotask(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushQueued = false;
+    if (!this.value || this.pending.isEmpty()) return;
+    const batch = new Map<string, Buffer>();
+    for (const s of this.subscribers) s.update(this, this.pending, batch);
+    this.pending.clear();
+  }
+
+  close(): void {
+    if (!this.value) return;
+    this.value = undefined;
+    this.pending.clear();
+    for (const s of [...this.subscribers]) s.closed(this);
+    this.subscribers.clear();
+  }
+
+  subscribe(s: PVSubscriber): () => void {
+    this.subscribers.add(s);
+    return () => this.subscribers.delete(s);
+  }
+
+  get subscriberCount(): number {
+    return this.subscribers.size;
+  }
+
+  /** Called by the server as channels attach and detach. */
+  attach(): void {
+    if (this.channels++ === 0) this.handlers.onFirstConnect?.(this);
+  }
+
+  detach(): void {
+    if (this.channels > 0 && --this.channels === 0) this.handlers.onLastDisconnect?.(this);
+  }
+
+  get channelCount(): number {
+    return this.channels;
+  }
+}
