@@ -235,11 +235,20 @@ export function ntURI(queryFields: Record<string, FieldSpec> = {}): Structure {
   );
 }
 
-/** An NTURI value for an RPC call as pvxs's pvxcall sends it (scheme 'pva', authority ''). */
-export function ntURIValue(path: string, query: Record<string, unknown>, queryFields?: Record<string, FieldSpec>): PVStructure {
+/**
+ * An NTURI value for an RPC call. pvxcall sends every argument as a string and leaves scheme and
+ * authority empty (see the rpc-add capture); pass `queryFields` to type the arguments.
+ */
+export function ntURIValue(
+  path: string,
+  query: Record<string, unknown>,
+  queryFields?: Record<string, FieldSpec>,
+  where: { scheme?: string; authority?: string } = {},
+): PVStructure {
   const fields = queryFields ?? Object.fromEntries(Object.keys(query).map((k) => [k, 'string' as FieldSpec]));
   const v = new PVStructure(ntURI(fields));
-  v.set('scheme', 'pva');
+  v.set('scheme', where.scheme ?? '');
+  v.set('authority', where.authority ?? '');
   v.set('path', path);
   for (const [k, x] of Object.entries(query)) v.set(`query.${k}`, x);
   return v;
