@@ -30,6 +30,8 @@ export class RemoteVariable<T = Value> extends BaseVariable<T> implements BlockM
   readonly base: Base;
   readonly field: Field;
   readonly verifyEn: boolean;
+  /** The constructor's value (what a reset restores). */
+  readonly default: T;
   private _block: Block | undefined;
 
   constructor(opts: RemoteVariableOptions<T>) {
@@ -48,6 +50,7 @@ export class RemoteVariable<T = Value> extends BaseVariable<T> implements BlockM
       this.field = new Field(this.typeInfo, { bitOffset, bitSize, numValues: n, valueBits: opts.valueBits, valueStride: opts.valueStride });
       const init = opts.value ?? (n > 0 ? newArray(this.typeInfo, n) : base === 'Bool' ? false : base === 'String' ? '' : 0);
       this._value = coerceValue(this.typeInfo, init) as T;
+      this.default = this._value;
     } catch (e) {
       throw new VariableError(`RemoteVariable ${opts.name}: ${(e as Error).message}`);
     }
