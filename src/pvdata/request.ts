@@ -32,7 +32,7 @@ interface Parsed {
 type Tok = { kind: 'punct' | 'name' | 'eof'; text: string; at: number };
 
 const PUNCT = new Set(['[', ']', '(', ')', ',', '=']);
-const NAME_CHAR = /[A-Za-z0-9_.:+\-]/;
+const NAME_CHAR = /[A-Za-z0-9_.:+%\-]/;
 
 function tokenize(text: string): Tok[] {
   const out: Tok[] = [];
