@@ -75,11 +75,27 @@ export function buildPutValue(type: Structure, input: PutInput, current?: PVStru
     }
     if (t.kind === 'structure') throw new Error(`field '${p}' is a structure; give its fields`);
     try {
-      v.set(p, x);
+      v.set(p, t.kind === 'scalarArray' ? arrayInput(x) : x);
     } catch (e) {
       throw new Error(`field '${p}': ${(e as Error).message}`);
     }
   }
   if (v.changed.isEmpty()) throw new Error('nothing to put');
   return v;
+}
+
+/** Array input given as text: JSON ('[1, 2]', '["a"]') or comma separated ('1,2,3'). */
+function arrayInput(x: unknown): unknown {
+  if (typeof x !== 'string') return x;
+  const s = x.trim();
+  if (s.startsWith('[')) {
+    try {
+      const j = JSON.parse(s);
+      if (Array.isArray(j)) return j;
+    } catch {
+      /* fall through to splitting */
+    }
+    return s.slice(1, s.endsWith(']') ? -1 : undefined).split(',').map((e) => e.trim()).filter((e) => e !== '');
+  }
+  return s === '' ? [] : s.split(',').map((e) => e.trim());
 }

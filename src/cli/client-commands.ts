@@ -1,0 +1,384 @@
+// pvtree get | put | monitor | call | info | list: pvAccess client tools, output modelled on pvxs's
+// pvxget / pvxput / pvxmonitor / pvxcall / pvxinfo / pvxlist.
+import { PvaClient, PvaClientError, formatDelta, formatTree, type ClientConfig } from '../pva/client/index.ts';
+import type { PVStructure } from '../pvdata/index.ts';
+import { UsageError, numberOpt, parseArgs, stringOpt, type OptSpec, type Parsed } from './args.ts';
+
+export interface CliIO {
+  out(s: string): void;
+  err(s: string): void;
+  /** Client settings overriding the environment (tests). */
+  config?: Partial<ClientConfig>;
+  /** Resolves to stop a monitor (default: SIGINT). */
+  interrupt?: Promise<void>;
+}
+
+export const stdio: CliIO = {
+  out: (s) => void process.stdout.write(s),
+  err: (s) => void process.stderr.write(s),
+};
+
+const COMMON: OptSpec[] = [
+  { short: 'h', long: 'help' },
+  { short: 'v', long: 'verbose' },
+  { short: 'w', long: 'timeout', value: true },
+];
+const REQUEST: OptSpec = { short: 'r', long: 'request', value: true };
+const FORMAT: OptSpec = { short: 'F', long: 'format', value: true };
+
+const USAGE: Record<string, string> = {
+  get:
+    'Usage: pvtree get [options] <pvname> ...\n\n' +
+    'Fetch and print the current value of each PV (pvxget style).\n\n' +
+    '  -h             Show this message.\n' +
+    '  -r <req>       pvRequest, e.g. \'field(value,alarm)\'. Default: all fields.\n' +
+    '  -w <sec>       Operation timeout in seconds. Default 5.\n' +
+    '  -F <fmt>       Output format: delta (default) or tree.\n' +
+    '  -v             Make more noise (effective configuration, server address).\n',
+  put:
+    'Usage: pvtree put [options] <pvname> <value>\n' +
+    '       pvtree put [options] <pvname> <field>=<value> ...\n\n' +
+    'Write a PV. A lone value goes to the `value` field (for an enum: an index or a choice name);\n' +
+    'field=value pairs name fields by dotted path, e.g. value.index=2. Arrays: [1,2,3] or 1,2,3.\n\n' +
+    '  -h             Show this message.\n' +
+    '  -r <req>       pvRequest.\n' +
+    '  -w <sec>       Operation timeout in seconds. Default 5.\n' +
+    '  -v             Print the value after the put.\n',
+  monitor:
+    'Usage: pvtree monitor [options] <pvname> ...\n\n' +
+    'Subscribe to PVs and print each update (pvxmonitor style). Runs until interrupted.\n\n' +
+    '  -h             Show this message.\n' +
+    '  -r <req>       pvRequest.\n' +
+    '  -# <N>         (--count) Exit after N updates of each PV.\n' +
+    '  -w <sec>       Give up after this many seconds (error if a PV never connected or\n' +
+    '                 fewer than N updates arrived). Default: no limit.\n' +
+    '  -q <N>         (--queue-size) Monitor queue size.\n' +
+    '  -p             (--pipeline) Flow control: acknowledge updates.\n' +
+    '  -F <fmt>       Output format: delta (default) or tree.\n' +
+    '  -v             Make more noise.\n',
+  call:
+    'Usage: pvtree call [options] <pvname> [<arg>=<value> ...]\n\n' +
+    'Call an RPC PV with an NTURI argument whose query fields are the given strings (pvxcall style).\n\n' +
+    '  -h             Show this message.\n' +
+    '  -w <sec>       Operation timeout in seconds. Default 5.\n' +
+    '  -v             Make more noise.\n',
+  info:
+    'Usage: pvtree info [options] <pvname> ...\n\n' +
+    'Print the server address and the type of each PV (pvxinfo style).\n\n' +
+    '  -h             Show this message.\n' +
+    '  -w <sec>       Operation timeout in seconds. Default 5.\n' +
+    '  -v             Make more noise.\n',
+  list:
+    'Usage: pvtree list [options] [<host:port> ...]\n\n' +
+    'List the channels of servers through their built-in `server` PV (RPC op=channels).\n' +
+    'Without an address, asks the server found by searching for `server`.\n\n' +
+    '  -h             Show this message.\n' +
+    '  -w <sec>       Operation timeout in seconds. Default 5.\n' +
+    '  -v             Make more noise.\n',
+};
+
+export function usageOf(cmd: string): string {
+  return USAGE[cmd] ?? '';
+}
+
+function makeClient(p: Parsed, io: CliIO): PvaClient {
+  const timeout = numberOpt(p, 'timeout', 5);
+  const client = new PvaClient({ ...io.config, timeout: timeout > 0 ? timeout : 1e9 });
+  if (p.opts.has('verbose')) {
+    const c = client.config;
+    io.err(
+      `Effective config\n` +
+        `EPICS_PVA_ADDR_LIST=${c.addrList.join(' ')}\n` +
+        `EPICS_PVA_AUTO_ADDR_LIST=${c.autoAddrList ? 'YES' : 'NO'}\n` +
+        `EPICS_PVA_BROADCAST_PORT=${c.broadcastPort}\n` +
+        `EPICS_PVA_NAME_SERVERS=${c.nameServers.join(' ')}\n` +
+        `EPICS_PVA_SERVER_PORT=${c.serverPort}\n`,
+    );
+  }
+  return client;
+}
+
+function errText(e: unknown): string {
+  if (e instanceof PvaClientError) return e.message;
+  if (e instanceof Error) return e.message;
+  return String(e);
+}
+
+function format(p: Parsed): 'delta' | 'tree' {
+  const f = stringOpt(p, 'format') ?? 'delta';
+  if (f !== 'delta' && f !== 'tree') throw new UsageError(`unknown format '${f}' (delta or tree)`);
+  return f;
+}
+
+function show(name: string, v: PVStructure, fmt: 'delta' | 'tree'): string {
+  return fmt === 'tree' ? `${name}\n${indentLines(formatTree(v), '    ')}` : `${name}\n${formatDelta(v)}`;
+}
+
+function indentLines(s: string, pad: string): string {
+  return s.replace(/^(?=.)/gm, pad);
+}
+
+/** Runs one client subcommand; returns the exit status. */
+export async function runClientCommand(cmd: string, argv: string[], io: CliIO = stdio): Promise<number> {
+  let p: Parsed;
+  try {
+    switch (cmd) {
+      case 'get':
+        p = parseArgs(argv, [...COMMON, REQUEST, FORMAT]);
+        break;
+      case 'put':
+        p = parseArgs(argv, [...COMMON, REQUEST]);
+        break;
+      case 'monitor':
+        p = parseArgs(argv, [
+          ...COMMON,
+          REQUEST,
+          FORMAT,
+          { short: '#', long: 'count', value: true },
+          { short: 'q', long: 'queue-size', value: true },
+          { short: 'p', long: 'pipeline' },
+        ]);
+        break;
+      case 'call':
+      case 'info':
+      case 'list':
+        p = parseArgs(argv, COMMON);
+        break;
+      default:
+        io.err(`pvtree: unknown command '${cmd}'\n`);
+        return 1;
+    }
+    if (p.opts.has('help')) {
+      io.out(USAGE[cmd]);
+      return 0;
+    }
+    if (cmd !== 'list' && p.positional.length === 0) throw new UsageError('expected a PV name');
+    if (cmd === 'get' || cmd === 'monitor') format(p);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.err(`${USAGE[cmd] ?? ''}\nError: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+  let client: PvaClient;
+  try {
+    client = makeClient(p, io);
+  } catch (e) {
+    io.err(`Error: ${errText(e)}\n`);
+    return 1;
+  }
+  try {
+    switch (cmd) {
+      case 'get':
+        return await doGet(client, p, io);
+      case 'put':
+        return await doPut(client, p, io);
+      case 'monitor':
+        return await doMonitor(client, p, io);
+      case 'call':
+        return await doCall(client, p, io);
+      case 'info':
+        return await doInfo(client, p, io);
+      case 'list':
+        return await doList(client, p, io);
+    }
+    return 1;
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.err(`${USAGE[cmd]}\nError: ${e.message}\n`);
+      return 1;
+    }
+    io.err(`Error: ${errText(e)}\n`);
+    return 1;
+  } finally {
+    client.close();
+  }
+}
+
+async function doGet(client: PvaClient, p: Parsed, io: CliIO): Promise<number> {
+  const request = stringOpt(p, 'request');
+  const fmt = format(p);
+  const results = await Promise.allSettled(p.positional.map((name) => client.get(name, { request })));
+  let status = 0;
+  results.forEach((r, i) => {
+    const name = p.positional[i];
+    if (r.status === 'fulfilled') {
+      if (p.opts.has('verbose')) io.err(`${name} from ${client.peerOf(name) ?? '?'}\n`);
+      io.out(show(name, r.value, fmt));
+    } else {
+      io.err(`Error: ${errText(r.reason)}\n`);
+      status = 1;
+    }
+  });
+  return status;
+}
+
+async function doPut(client: PvaClient, p: Parsed, io: CliIO): Promise<number> {
+  const [name, ...rest] = p.positional;
+  if (rest.length === 0) throw new UsageError('expected a value or field=value');
+  let value: unknown;
+  if (rest.length === 1 && !rest[0].includes('=')) value = rest[0];
+  else {
+    const fields: Record<string, string> = {};
+    for (const fv of rest) {
+      const eq = fv.indexOf('=');
+      if (eq <= 0) throw new UsageError(`expected <field>=<value> not "${fv}"`);
+      const k = fv.slice(0, eq);
+      if (k in fields) throw new UsageError(`duplicate field ${k}`);
+      fields[k] = fv.slice(eq + 1);
+    }
+    value = fields;
+  }
+  const request = stringOpt(p, 'request');
+  await client.put(name, value, { request });
+  if (p.opts.has('verbose')) {
+    const v = await client.get(name, { request });
+    io.out(show(name, v, 'delta'));
+  }
+  return 0;
+}
+
+function stamp(): string {
+  const d = new Date();
+  const z = (n: number, w = 2): string => String(n).padStart(w, '0');
+  return (
+    `${d.getFullYear()}-${z(d.getMonth() + 1)}-${z(d.getDate())} ` +
+    `${z(d.getHours())}:${z(d.getMinutes())}:${z(d.getSeconds())}.${z(d.getMilliseconds(), 3)}`
+  );
+}
+
+async function doMonitor(client: PvaClient, p: Parsed, io: CliIO): Promise<number> {
+  const request = stringOpt(p, 'request');
+  const fmt = format(p);
+  const count = p.opts.has('count') ? numberOpt(p, 'count', 0) : 0;
+  const limit = p.opts.has('timeout') ? numberOpt(p, 'timeout', 0) : 0;
+  const queueSize = p.opts.has('queue-size') ? numberOpt(p, 'queue-size', 4) : undefined;
+  const pipeline = p.opts.has('pipeline');
+  const verbose = p.opts.has('verbose');
+  const names = p.positional;
+  const counts = new Map<string, number>(names.map((n) => [n, 0]));
+  const connected = new Set<string>();
+  let failed = false;
+  let finish!: (code: number) => void;
+  const done = new Promise<number>((r) => (finish = r));
+  const checkDone = (): void => {
+    if (count > 0 && [...counts.values()].every((c) => c >= count)) finish(failed ? 1 : 0);
+  };
+  const subs = names.map((name) =>
+    client.monitor(
+      name,
+      (v) => {
+        const n = counts.get(name)!;
+        if (count > 0 && n >= count) return;
+        counts.set(name, n + 1);
+        io.out(show(name, v, fmt));
+        checkDone();
+      },
+      {
+        request,
+        queueSize,
+        pipeline,
+        onEvent: (ev) => {
+          switch (ev.type) {
+            case 'connected':
+              connected.add(name);
+              io.err(`${stamp()} ${name} Connected to ${ev.peer}\n`);
+              if (verbose && queueSize) io.err(`${name} queueSize=${queueSize}\n`);
+              break;
+            case 'disconnected':
+              io.err(`${stamp()} ${name} Disconnected\n`);
+              break;
+            case 'error':
+              io.err(`Error: ${ev.error.message}\n`);
+              failed = true;
+              counts.set(name, Infinity);
+              if (count > 0) checkDone();
+              else if (names.length === 1) finish(1);
+              break;
+            case 'finished':
+              io.err(`${name} Finished\n`);
+              counts.set(name, Infinity);
+              checkDone();
+              if (count === 0 && names.length === 1) finish(failed ? 1 : 0);
+              break;
+          }
+        },
+      },
+    ),
+  );
+  let timer: NodeJS.Timeout | undefined;
+  if (limit > 0) {
+    timer = setTimeout(() => {
+      let code = failed ? 1 : 0;
+      for (const name of names) {
+        if (!connected.has(name)) {
+          io.err(`Error: ${name}: not found (timeout ${limit} s)\n`);
+          code = 1;
+        } else if (count > 0 && counts.get(name)! < count) {
+          io.err(`Error: ${name}: ${counts.get(name)} of ${count} updates (timeout ${limit} s)\n`);
+          code = 1;
+        }
+      }
+      finish(code);
+    }, limit * 1000);
+  }
+  const onSigint = (): void => {
+    io.err('Interrupted\n');
+    finish(failed ? 1 : 0);
+  };
+  if (io.interrupt) void io.interrupt.then(onSigint);
+  else process.once('SIGINT', onSigint);
+  try {
+    return await done;
+  } finally {
+    if (timer) clearTimeout(timer);
+    process.removeListener('SIGINT', onSigint);
+    for (const s of subs) s.close();
+  }
+}
+
+async function doCall(client: PvaClient, p: Parsed, io: CliIO): Promise<number> {
+  const [name, ...rest] = p.positional;
+  const args: Record<string, string> = {};
+  for (const fv of rest) {
+    const eq = fv.indexOf('=');
+    if (eq <= 0) throw new UsageError(`expected <fld>=<value> not "${fv}"`);
+    const k = fv.slice(0, eq);
+    if (k in args) throw new UsageError(`duplicate argument name ${k}`);
+    args[k] = fv.slice(eq + 1);
+  }
+  const r = await client.rpc(name, args);
+  io.out(formatTree(r));
+  return 0;
+}
+
+async function doInfo(client: PvaClient, p: Parsed, io: CliIO): Promise<number> {
+  const results = await Promise.allSettled(p.positional.map((name) => client.info(name)));
+  let status = 0;
+  results.forEach((r, i) => {
+    const name = p.positional[i];
+    if (r.status === 'fulfilled') io.out(`${name} from ${client.peerOf(name) ?? '?'}\n${formatTree(r.value)}`);
+    else {
+      io.err(`Error: ${errText(r.reason)}\n`);
+      status = 1;
+    }
+  });
+  return status;
+}
+
+async function doList(client: PvaClient, p: Parsed, io: CliIO): Promise<number> {
+  const servers = p.positional.length ? p.positional : [undefined];
+  const results = await Promise.allSettled(servers.map((s) => client.list(s)));
+  let status = 0;
+  results.forEach((r, i) => {
+    if (r.status === 'fulfilled') {
+      for (const n of r.value) io.out(`${n}\n`);
+    } else {
+      const s = servers[i];
+      io.err(`Error: ${s ? `${s}: ` : ''}${errText(r.reason)}\n`);
+      status = 1;
+    }
+  });
+  return status;
+}
