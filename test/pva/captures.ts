@@ -19,7 +19,7 @@ import {
   type PvaMessage,
 } from '../../src/pva/messages.ts';
 import { Cmd, CMD_NAME, FLAG_BIG_ENDIAN, FLAG_CONTROL, HEADER_SIZE, PVA_MAGIC } from '../../src/pva/protocol.ts';
-import type { FieldDesc, Structure } from '../../src/pvdata/index.ts';
+import { BitSet, PVStructure, Structure, UnionDesc, type FieldDesc } from '../../src/pvdata/index.ts';
 
 export const CAPTURE_DIR = '/work/shared/captures/pva';
 
@@ -367,4 +367,27 @@ export function messageLabel(m: PvaMessage): string {
   }
   if (m.type === 'unknown') return `unknown(${CMD_NAME[m.command] ?? m.command})`;
   return m.type;
+}
+
+// ---------------------------------------------------------------- comparison
+
+/**
+ * Structural normal form of a decoded message for deep-equality assertions: BitSets become their
+ * set bits, PVStructures their type and leaf data, type descriptions plain trees, Buffers hex, and
+ * keys holding `undefined` are dropped. (Derived state such as a value's own change marks and a
+ * structure's precomputed layout is left out.)
+ */
+export function norm(x: unknown): unknown {
+  if (x === null || x === undefined || typeof x !== 'object') return x;
+  if (Buffer.isBuffer(x)) return { hex: x.toString('hex') };
+  if (x instanceof BitSet) return { bits: x.toArray() };
+  if (x instanceof PVStructure) return { pvType: norm(x.type), data: x.data.map(norm) };
+  if (x instanceof Structure || x instanceof UnionDesc) {
+    return { kind: x.kind, id: x.id, fields: x.fields.map((m) => ({ name: m.name, type: norm(m.type) })) };
+  }
+  if (ArrayBuffer.isView(x)) return x;
+  if (Array.isArray(x)) return x.map(norm);
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(x)) if (v !== undefined) out[k] = norm(v);
+  return out;
 }
