@@ -61,6 +61,7 @@ function formatNumber(v: number | bigint, s: Spec, isFloat: boolean): string {
   if (t === '' || t === 'n') t = isFloat ? '' : 'd';
   let neg: boolean;
   let body: string;
+  let prefix = '';
   if (t === 'd' || t === 'x' || t === 'X' || t === 'o' || t === 'b' || t === 'c') {
     let iv: bigint = typeof v === 'bigint' ? v : BigInt(Math.trunc(Number.isFinite(v) ? v : 0));
     neg = iv < 0n;
@@ -70,7 +71,7 @@ function formatNumber(v: number | bigint, s: Spec, isFloat: boolean): string {
     body = iv.toString(radix);
     if (t === 'X') body = body.toUpperCase();
     if (s.group && t === 'd') body = groupDigits(body, s.group);
-    if (s.alt && t !== 'd') body = (t === 'x' ? '0x' : t === 'X' ? '0X' : t === 'o' ? '0o' : '0b') + body;
+    if (s.alt && t !== 'd') prefix = t === 'x' ? '0x' : t === 'X' ? '0X' : t === 'o' ? '0o' : '0b';
   } else {
     let fv = Number(v);
     neg = fv < 0 || Object.is(fv, -0);
@@ -103,7 +104,7 @@ function formatNumber(v: number | bigint, s: Spec, isFloat: boolean): string {
     }
   }
   const signStr = neg ? '-' : s.sign === '+' ? '+' : s.sign === ' ' ? ' ' : '';
-  return pad(signStr, body, s, '>');
+  return pad(signStr + prefix, body, s, '>');
 }
 
 function pad(sign: string, body: string, s: Spec, defAlign: string): string {
