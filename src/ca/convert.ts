@@ -68,7 +68,8 @@ export function snapshotToDbr(
 ): DbrData {
   const want = dbrValueType(dbrType);
   const family = dbrFamily(dbrType);
-  const src = valueToArray(snapshot.value);
+  const raw = snapshot.value;
+  const src: ArrayLike<number | string> = typeof raw === 'number' || typeof raw === 'string' ? [raw] : raw;
   const n = Math.min(count, src.length);
   let value: number[] | string[];
   if (want === 'string') {

@@ -150,6 +150,7 @@ export class CaServer {
   private listeners: Listener[] = [];
   private readonly connections = new Set<{ conn: CaServerConnection; socket: net.Socket }>();
   private boundPort = 0;
+  private boundUdpPort = 0;
   private beaconTimer: NodeJS.Timeout | undefined;
   private beaconId = 0;
   private beaconInterval = 0.02;
@@ -166,8 +167,23 @@ export class CaServer {
     return this.boundPort;
   }
 
+  /** The UDP port searches are answered on (the configured port, or the TCP port if that was 0). */
+  get udpPort(): number {
+    return this.boundUdpPort;
+  }
+
   get connectionCount(): number {
     return this.connections.size;
+  }
+
+  /** Per-connection diagnostics: peer, bytes waiting in the socket, open channels and subscriptions. */
+  connectionStats(): { address: string; queuedBytes: number; channels: number; subscriptions: number }[] {
+    return [...this.connections].map((c) => ({
+      address: `${c.socket.remoteAddress}:${c.socket.remotePort}`,
+      queuedBytes: c.socket.writableLength,
+      channels: c.conn.channelCount,
+      subscriptions: c.conn.subscriptionCount,
+    }));
   }
 
   /** Binds the sockets and starts beacons. Resolves with the bound port. */
@@ -189,11 +205,15 @@ export class CaServer {
         this.boundPort = port;
         const listener: Listener = { address, tcp };
         this.listeners.push(listener);
+        // UDP searches arrive on the configured port even when TCP had to fall back
+        // to an ephemeral one (SO_REUSEADDR lets several servers share it).
+        const udpPort = this.config.port !== 0 ? this.config.port : port;
+        this.boundUdpPort = udpPort;
         if (this.config.udp || this.config.beacons) {
           try {
-            listener.udp = await bindUdp(address, port, (msg, rinfo) => this.onDatagram(listener, msg, rinfo));
+            listener.udp = await bindUdp(address, udpPort, (msg, rinfo) => this.onDatagram(listener, msg, rinfo));
           } catch (e) {
-            this.log('warn', `ca: cannot bind UDP ${address}:${port} (${(e as Error).message}); no UDP search on it`);
+            this.log('warn', `ca: cannot bind UDP ${address}:${udpPort} (${(e as Error).message}); no UDP search on it`);
           }
         }
       }
@@ -226,6 +246,7 @@ export class CaServer {
       }),
     );
     this.boundPort = 0;
+    this.boundUdpPort = 0;
   }
 
   /** Sends SERVER_DISCONN for every channel open on `pv` (e.g. after removing it from the source). */

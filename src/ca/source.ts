@@ -127,6 +127,7 @@ function nowTimestamp(): CaTimestamp {
 
 function copyValue(v: CaValue): CaValue {
   if (typeof v === 'number' || typeof v === 'string') return v;
+  if (ArrayBuffer.isView(v)) return (v as unknown as Float64Array).slice();
   return Array.from(v as ArrayLike<number | string>) as number[] | string[];
 }
 
