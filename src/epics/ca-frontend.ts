@@ -1,0 +1,230 @@
+// Serves the same holders over Channel Access: adapts each holder to the CA source interface,
+// choosing the native DBR type CA clients know (see the README's type table).
+import {
+  CaServer,
+  DBE_ALARM,
+  DBE_LOG,
+  DBE_VALUE,
+  StaticCaSource,
+  type CaNativeType,
+  type CaPv,
+  type CaPvMetadata,
+  type CaPvSnapshot,
+  type CaServerOptions,
+  type CaValue,
+  type CaWriteContext,
+} from '../ca/index.ts';
+import type { Logger } from '../pva/server/index.ts';
+import { EpicsCommandHolder, EpicsPvHolder } from './holder.ts';
+import { displayFormOf, alarmOf } from './type-map.ts';
+import type { ScalarType } from '../pvdata/index.ts';
+
+/** CA strings hold at most 39 characters and a NUL; longer ones travel as char arrays. */
+const CA_STRING_MAX = 40;
+const LONG_STRING_COUNT = 1024;
+const MAX_ENUM_STATES = 16;
+const MAX_ENUM_STRING = 25;
+
+/** The DBR type a pvData scalar type is served as (CA has no 64-bit or unsigned 32-bit integers). */
+export function caTypeOf(t: ScalarType): CaNativeType {
+  switch (t) {
+    case 'boolean':
+      return 'enum';
+    case 'byte':
+    case 'short':
+      return 'short';
+    case 'ubyte':
+      return 'char';
+    case 'ushort':
+    case 'int':
+      return 'long';
+    case 'float':
+      return 'float';
+    case 'string':
+      return 'string';
+    default: // uint, long, ulong, double
+      return 'double';
+  }
+}
+
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder();
+
+function stringToChars(s: string): Uint8Array {
+  const b = utf8.encode(s);
+  const out = new Uint8Array(Math.min(b.length + 1, LONG_STRING_COUNT));
+  out.set(b.subarray(0, out.length - 1));
+  return out;
+}
+
+function charsToString(v: CaValue): string {
+  if (typeof v === 'string') return v;
+  const a = Array.from(v as ArrayLike<number>);
+  const end = a.indexOf(0);
+  return fromUtf8.decode(Uint8Array.from(end >= 0 ? a.slice(0, end) : a));
+}
+
+function timestampOf(ms: number): CaPvSnapshot['timestamp'] {
+  const t = ms || Date.now();
+  return { secondsPastEpoch: Math.floor(t / 1000), nanoseconds: Math.round((t % 1000) * 1e6) };
+}
+
+const toNum = (x: unknown): number => (typeof x === 'bigint' ? Number(x) : typeof x === 'boolean' ? (x ? 1 : 0) : Number(x));
+
+/** A tree variable as a CA PV. */
+class VariableCaPv implements CaPv {
+  readonly nativeType: CaNativeType;
+  readonly maxCount: number;
+  /** The string is sent as a char array (too long for DBR_STRING, or too many enum states). */
+  private readonly longString: boolean;
+  private readonly enumAsString: boolean;
+
+  constructor(private readonly h: EpicsPvHolder) {
+    const k = h.kind;
+    const v = h.variable;
+    if (k.kind === 'enum') {
+      this.enumAsString = h.choices.length > MAX_ENUM_STATES || h.choices.some((c) => c.length > MAX_ENUM_STRING);
+      this.nativeType = this.enumAsString ? 'string' : 'enum';
+      this.maxCount = 1;
+      this.longString = false;
+    } else if (k.kind === 'display' || (k.kind === 'scalar' && k.type === 'string' && !k.array)) {
+      this.enumAsString = false;
+      this.longString = h.variable.valueDisp.length >= CA_STRING_MAX || (typeof v.value === 'string' && v.value.length >= CA_STRING_MAX);
+      this.nativeType = this.longString ? 'char' : 'string';
+      this.maxCount = this.longString ? LONG_STRING_COUNT : 1;
+    } else {
+      this.enumAsString = false;
+      this.longString = false;
+      this.nativeType = caTypeOf(k.type);
+      this.maxCount = k.array ? Math.max(1, v.nativeType.length ?? 1) : 1;
+    }
+  }
+
+  get writable(): boolean {
+    return this.h.writable;
+  }
+
+  metadata(): CaPvMetadata {
+    const v = this.h.variable;
+    if (this.nativeType === 'enum') {
+      return { enumStrings: this.h.kind.kind === 'enum' ? this.h.choices : ['False', 'True'] };
+    }
+    const n = (x: number | bigint | undefined) => (x === undefined || x === null ? undefined : Number(x));
+    return {
+      units: v.units ?? '',
+      precision: displayFormOf(v.disp).precision,
+      lowerDisplay: n(v.minimum) ?? 0,
+      upperDisplay: n(v.maximum) ?? 0,
+      lowerControl: n(v.minimum) ?? 0,
+      upperControl: n(v.maximum) ?? 0,
+      lowerAlarm: n(v.lowAlarm) ?? NaN,
+      lowerWarning: n(v.lowWarning) ?? NaN,
+      upperWarning: n(v.highWarning) ?? NaN,
+      upperAlarm: n(v.highAlarm) ?? NaN,
+    };
+  }
+
+  snapshot(): CaPvSnapshot {
+    const h = this.h;
+    const vv = h.variable.getVariableValue(false);
+    const a = alarmOf(vv.status, vv.severity);
+    let value: CaValue;
+    const raw = vv.value;
+    if (h.kind.kind === 'enum') {
+      const pv = h.toPvValue(raw) as { index: number };
+      value = this.enumAsString ? h.choices[pv.index] ?? '' : pv.index;
+    } else if (this.nativeType === 'string') value = h.kind.kind === 'display' ? vv.valueDisp : String(raw);
+    else if (this.nativeType === 'char' && this.longString) value = stringToChars(h.kind.kind === 'display' ? vv.valueDisp : String(raw));
+    else if (typeof raw === 'object' && raw !== null) value = Array.from(raw as ArrayLike<unknown>, toNum);
+    else value = toNum(raw);
+    return { value, status: a.caStatus, severity: a.severity as 0 | 1 | 2, timestamp: timestampOf(vv.updated) };
+  }
+
+  async write(value: CaValue, _ctx: CaWriteContext): Promise<void> {
+    const h = this.h;
+    let tree: unknown;
+    if (this.longString) tree = h.fromPvValue(charsToString(value));
+    else if (h.kind.kind === 'enum' && typeof value === 'number') tree = h.fromPvValue({ index: value });
+    else if (typeof value === 'string') tree = h.fromPvValue(value);
+    else if (typeof value === 'number') {
+      if (h.kind.kind === 'scalar' && h.kind.type === 'boolean') tree = value !== 0;
+      else tree = value;
+    } else tree = Array.from(value as ArrayLike<number | string>);
+    await h.set(tree);
+  }
+
+  subscribe(listener: (events: number) => void): () => void {
+    return this.h.subscribe((e) => listener((e.value ? DBE_VALUE | DBE_LOG : 0) | (e.alarm ? DBE_ALARM : 0)));
+  }
+}
+
+/** A command as a CA PV: writing it runs the command with the written value. */
+class CommandCaPv implements CaPv {
+  readonly nativeType: CaNativeType;
+  readonly maxCount = 1;
+  readonly writable = true;
+  private last: CaValue;
+  private lastMs = Date.now();
+  private readonly listeners = new Set<(events: number) => void>();
+
+  constructor(private readonly h: EpicsCommandHolder) {
+    this.nativeType = caTypeOf(h.argType.type);
+    this.last = this.nativeType === 'string' ? '' : 0;
+  }
+
+  metadata(): CaPvMetadata {
+    return this.nativeType === 'enum' ? { enumStrings: ['False', 'True'] } : { units: '', precision: 0 };
+  }
+
+  snapshot(): CaPvSnapshot {
+    return { value: this.last, status: 0, severity: 0, timestamp: timestampOf(this.lastMs) };
+  }
+
+  async write(value: CaValue): Promise<void> {
+    await this.h.call(typeof value === 'number' || typeof value === 'string' ? value : Array.from(value as ArrayLike<number>));
+    this.last = value;
+    this.lastMs = Date.now();
+    for (const l of this.listeners) l(DBE_VALUE | DBE_LOG);
+  }
+
+  subscribe(listener: (events: number) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+}
+
+export function caPvOf(h: EpicsPvHolder | EpicsCommandHolder): CaPv {
+  return h instanceof EpicsPvHolder ? new VariableCaPv(h) : new CommandCaPv(h);
+}
+
+/** The Channel Access half of an EpicsPvServer. */
+export class CaFrontend {
+  private server: CaServer | undefined;
+
+  constructor(
+    private readonly opts: Partial<CaServerOptions>,
+    private readonly log: Logger,
+  ) {}
+
+  get caServer(): CaServer | undefined {
+    return this.server;
+  }
+
+  async start(holders: ReadonlyMap<string, EpicsPvHolder | EpicsCommandHolder>): Promise<void> {
+    const source = new StaticCaSource();
+    for (const [name, h] of holders) source.add(name, caPvOf(h));
+    const log = this.log;
+    this.server = new CaServer({
+      log: (level, msg) => (level === 'error' ? log.error(msg) : level === 'warn' ? log.warn(msg) : level === 'info' ? log.info(msg) : log.debug(msg)),
+      ...this.opts,
+      source,
+    });
+    const { port } = await this.server.start();
+    log.info(`Channel Access server on port ${port}`);
+  }
+
+  async stop(): Promise<void> {
+    await this.server?.stop();
+    this.server = undefined;
+  }
+}

@@ -1,0 +1,336 @@
+// EpicsPvHolder: one served PV. Holds the SharedPV for a tree variable or command, turns tree
+// updates into partial pvData updates and client puts / RPCs into tree sets and calls.
+import {
+  BitSet,
+  PVStructure,
+  coerce,
+  coerceScalar,
+  type AnyValue,
+  type ScalarType,
+  type Structure,
+} from '../pvdata/index.ts';
+import { ntEnum, ntScalar, ntScalarArray, timeFromDate, DISPLAY_FORMS } from '../pvdata/nt.ts';
+import { SharedPV, type Logger, type PutRequest } from '../pva/server/index.ts';
+import type { BaseCommand, BaseVariable, VariableValue } from '../tree/index.ts';
+import { alarmOf, displayFormOf, pvKindOf, scalarTypeOfTypeStr, type PvKind } from './type-map.ts';
+
+export interface HolderOptions {
+  /** Read hardware on a client get when the cached value is older than this (ms). */
+  readOnGetMs?: number;
+  log: Logger;
+}
+
+/** What both protocols see of a holder's state. */
+export interface HolderListener {
+  (events: { value: boolean; alarm: boolean }): void;
+}
+
+function num(v: number | bigint | undefined, type: ScalarType, dflt: number): unknown {
+  return coerceScalar(type, v ?? dflt);
+}
+
+export class EpicsPvHolder {
+  readonly pv: SharedPV;
+  readonly type: Structure;
+  readonly kind: PvKind;
+  /** Enum keys in choice order (choice index → tree value). */
+  readonly enumKeys: number[] = [];
+  readonly choices: string[] = [];
+  private readonly update: PVStructure;
+  private readonly offValue: number;
+  private readonly offAlarm: number;
+  private readonly offTime: number;
+  private lastAlarm = '';
+  private readonly listeners = new Set<HolderListener>();
+  private readonly onTreeUpdate = (_path: string, vv: VariableValue<unknown>) => this.publish(vv);
+
+  constructor(
+    readonly name: string,
+    readonly variable: BaseVariable<unknown>,
+    private readonly opts: HolderOptions,
+  ) {
+    this.kind = pvKindOf(variable.nativeType);
+    if (variable.enum) {
+      for (const [k, v] of Object.entries(variable.enum)) {
+        this.enumKeys.push(Number(k));
+        this.choices.push(v);
+      }
+    }
+    this.type = this.buildType();
+    this.update = new PVStructure(this.type);
+    this.offValue = this.type.offsetOf('value')!;
+    this.offAlarm = this.type.offsetOf('alarm')!;
+    this.offTime = this.type.offsetOf('timeStamp')!;
+    this.pv = new SharedPV({
+      onPut: (_pv, put) => this.put(put),
+      onGet: opts.readOnGetMs === undefined ? undefined : () => this.refresh(opts.readOnGetMs!),
+    });
+  }
+
+  get path(): string {
+    return this.variable.path;
+  }
+
+  get writable(): boolean {
+    return this.variable.mode !== 'RO';
+  }
+
+  private buildType(): Structure {
+    const k = this.kind;
+    if (k.kind === 'enum') return ntEnum();
+    if (k.kind === 'display') return ntScalar('string', { display: true });
+    if (k.array) return ntScalarArray(k.type, { display: true, control: true });
+    return ntScalar(k.type, { display: true, control: true, valueAlarm: true });
+  }
+
+  /** The tree value in this PV's pvData form. */
+  toPvValue(v: unknown): unknown {
+    const k = this.kind;
+    if (k.kind === 'enum') {
+      const key = typeof v === 'boolean' ? (v ? 1 : 0) : Number(v);
+      return { index: Math.max(0, this.enumKeys.indexOf(key)), choices: this.choices };
+    }
+    if (k.kind === 'display') return this.variable.genDisp(v);
+    return coerce(this.type.layout[this.offValue].type, v);
+  }
+
+  /** The complete value, with metadata (used when opening and for new clients). */
+  initial(): PVStructure {
+    const v = this.variable;
+    const s = new PVStructure(this.type);
+    s.set('value', this.toPvValue(v.value));
+    const vv = v.getVariableValue(false);
+    const a = alarmOf(vv.status, vv.severity);
+    s.set('alarm', { severity: a.severity, status: a.status, message: a.message });
+    this.lastAlarm = `${a.severity}/${a.status}`;
+    s.set('timeStamp', timeFromDate(vv.updated || Date.now()));
+    s.set('display.description', v.description ?? '');
+    if (s.has('display.units')) s.set('display.units', v.units ?? '');
+    const k = this.kind;
+    if (k.kind === 'scalar' && s.has('display.limitLow')) {
+      const t = k.type;
+      s.set('display.limitLow', num(v.minimum, t, 0));
+      s.set('display.limitHigh', num(v.maximum, t, 0));
+      s.set('control.limitLow', num(v.minimum, t, 0));
+      s.set('control.limitHigh', num(v.maximum, t, 0));
+      if (s.has('display.precision')) {
+        const { precision, form } = displayFormOf(v.disp);
+        s.set('display.precision', precision);
+        s.set('display.form', { index: form, choices: DISPLAY_FORMS });
+      }
+      if (s.has('valueAlarm.active')) {
+        const isFloat = t === 'float' || t === 'double';
+        const lim = (x: number | bigint | undefined) => coerceScalar(t, x ?? (isFloat ? NaN : 0));
+        s.set('valueAlarm', {
+          active: v.hasAlarm,
+          lowAlarmLimit: lim(v.lowAlarm),
+          lowWarningLimit: lim(v.lowWarning),
+          highWarningLimit: lim(v.highWarning),
+          highAlarmLimit: lim(v.highAlarm),
+          lowAlarmSeverity: v.lowAlarm != null ? 2 : 0,
+          lowWarningSeverity: v.lowWarning != null ? 1 : 0,
+          highWarningSeverity: v.highWarning != null ? 1 : 0,
+          highAlarmSeverity: v.highAlarm != null ? 2 : 0,
+        });
+      }
+    }
+    return s;
+  }
+
+  start(): void {
+    this.pv.open(this.initial());
+    this.variable.addListener(this.onTreeUpdate);
+  }
+
+  stop(): void {
+    this.variable.delListener(this.onTreeUpdate);
+    this.pv.close();
+    this.listeners.clear();
+  }
+
+  /** Subscribes to changes (used by the Channel Access adapter). */
+  subscribe(l: HolderListener): () => void {
+    this.listeners.add(l);
+    return () => this.listeners.delete(l);
+  }
+
+  /** A tree update: post only what changed (value, alarm when it moved, timestamp). */
+  publish(vv: VariableValue<unknown>): void {
+    if (!this.pv.isOpen) return;
+    const u = this.update;
+    u.clearChanged();
+    u.set('value', this.toPvValue(vv.value));
+    const a = alarmOf(vv.status, vv.severity);
+    const alarmKey = `${a.severity}/${a.status}`;
+    const alarmMoved = alarmKey !== this.lastAlarm;
+    if (alarmMoved) {
+      this.lastAlarm = alarmKey;
+      u.set('alarm', { severity: a.severity, status: a.status, message: a.message });
+    }
+    u.set('timeStamp', timeFromDate(vv.updated || Date.now()));
+    this.pv.post(u);
+    for (const l of this.listeners) l({ value: true, alarm: alarmMoved });
+  }
+
+  /** Read-on-get: refresh from hardware when the cached value is older than maxAgeMs. */
+  private async refresh(maxAgeMs: number): Promise<void> {
+    const v = this.variable;
+    if (v.mode === 'WO' || Date.now() - v.lastUpdated <= maxAgeMs) return;
+    const before = v.lastUpdated;
+    await v.get({ read: true });
+    if (v.lastUpdated !== before && this.pv.isOpen) {
+      // value unchanged (no listener call) but fresher: move the timestamp
+      this.update.clearChanged();
+      this.update.set('timeStamp', timeFromDate(v.lastUpdated));
+      this.pv.post(this.update);
+    }
+  }
+
+  /** Converts a client's put to a tree value; throws with a message for the client. */
+  treeValueFromPut(put: PutRequest): unknown {
+    const valueBit = this.offValue;
+    const c = put.changed;
+    let sent = c.get(0) || c.get(valueBit);
+    for (let o = valueBit + 1; !sent && o < this.type.layout[valueBit].end; o++) sent = c.get(o);
+    if (!sent) throw new Error(`${this.name}: put must include the value field`);
+    const raw = put.value.get('value');
+    return this.fromPvValue(raw);
+  }
+
+  /** pvData value (or a plain string / number from another protocol) → tree value. */
+  fromPvValue(raw: unknown): unknown {
+    const k = this.kind;
+    const v = this.variable;
+    if (k.kind === 'enum') {
+      if (typeof raw === 'string') return v.parseDisp(raw);
+      const index = typeof raw === 'number' ? raw : Number((raw as { index: number }).index);
+      if (!Number.isInteger(index) || index < 0 || index >= this.enumKeys.length) {
+        throw new Error(`${this.name}: enum index ${index} out of range 0..${this.enumKeys.length - 1}`);
+      }
+      const key = this.enumKeys[index];
+      return v.typeStr === 'Bool' ? key !== 0 : key;
+    }
+    if (k.kind === 'display' || typeof raw === 'string') {
+      return k.kind === 'scalar' && k.type === 'string' && !k.array ? raw : v.parseDisp(String(raw));
+    }
+    if (typeof raw === 'bigint') {
+      const info = v.typeStr;
+      // the tree keeps 64-bit values as numbers while they are exact
+      if (/64/.test(info) && raw >= BigInt(Number.MIN_SAFE_INTEGER) && raw <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(raw);
+      return raw;
+    }
+    return raw;
+  }
+
+  private async put(put: PutRequest): Promise<void> {
+    const v = this.variable;
+    if (v.mode === 'RO') {
+      this.opts.log.info(`put to read-only ${this.name} from ${put.peer} refused`);
+      throw new Error(`${this.name} is read-only`);
+    }
+    const value = this.treeValueFromPut(put);
+    await this.set(value);
+  }
+
+  /** A set from any protocol: completes after the tree (and hardware) write. */
+  async set(value: unknown): Promise<void> {
+    const v = this.variable;
+    if (v.mode === 'RO') throw new Error(`${this.name} is read-only`);
+    try {
+      await v.set(value, { write: true });
+    } catch (e) {
+      this.opts.log.info(`put to ${this.name} failed: ${(e as Error).message}`);
+      throw e;
+    }
+  }
+}
+
+/** A Command served as a PV: RPC runs it (NTURI query `arg`), a put runs it with the value. */
+export class EpicsCommandHolder {
+  readonly pv: SharedPV;
+  readonly type: Structure;
+  readonly argType: { type: ScalarType; array: boolean };
+  private readonly retType: { type: ScalarType; array: boolean } | undefined;
+
+  constructor(
+    readonly name: string,
+    readonly command: BaseCommand<unknown, unknown>,
+    private readonly opts: HolderOptions,
+  ) {
+    this.argType = scalarTypeOfTypeStr(command.argType) ?? { type: 'int', array: false };
+    this.retType = scalarTypeOfTypeStr(command.retType);
+    this.type = this.argType.array ? ntScalarArray(this.argType.type, { display: true }) : ntScalar(this.argType.type, { display: true });
+    this.pv = new SharedPV({
+      onPut: async (pv, put) => {
+        const arg = put.value.get('value');
+        await this.call(arg);
+        pv.post({ value: arg, timeStamp: timeFromDate(Date.now()) });
+      },
+      onRpc: async (_pv, arg) => this.rpc(arg),
+    });
+  }
+
+  get path(): string {
+    return this.command.path;
+  }
+
+  start(): void {
+    const s = new PVStructure(this.type);
+    s.set('display.description', this.command.description ?? '');
+    if (this.command.defaultArg !== undefined) {
+      try {
+        s.set('value', this.command.defaultArg);
+      } catch {
+        // a default the wire type cannot hold is simply not shown
+      }
+    }
+    s.set('timeStamp', timeFromDate(Date.now()));
+    this.pv.open(s);
+  }
+
+  stop(): void {
+    this.pv.close();
+  }
+
+  /** Runs the command; the argument may be a string (parsed by the command's argType). */
+  async call(arg: unknown): Promise<unknown> {
+    const a = typeof arg === 'bigint' && arg >= BigInt(Number.MIN_SAFE_INTEGER) && arg <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(arg) : arg;
+    try {
+      return await this.command.call(a === undefined ? undefined : (a as never));
+    } catch (e) {
+      this.opts.log.info(`command ${this.name} failed: ${(e as Error).message}`);
+      throw e;
+    }
+  }
+
+  private async rpc(arg: AnyValue | null): Promise<PVStructure> {
+    let a: unknown;
+    const v = arg?.value;
+    if (v instanceof PVStructure) {
+      if (v.has('query')) {
+        const q = v.get('query') as Record<string, unknown>;
+        a = q.arg ?? q.value;
+      } else if (v.has('value')) a = v.get('value');
+      else if (v.has('arg')) a = v.get('arg');
+    } else if (v !== undefined && v !== null) a = v;
+    const result = await this.call(a);
+    return this.result(result);
+  }
+
+  private result(r: unknown): PVStructure {
+    let t = this.retType;
+    if (!t) {
+      if (typeof r === 'number') t = { type: 'double', array: false };
+      else if (typeof r === 'bigint') t = { type: 'long', array: false };
+      else if (typeof r === 'boolean') t = { type: 'boolean', array: false };
+      else t = { type: 'string', array: false };
+    }
+    const type = t.array ? ntScalarArray(t.type) : ntScalar(t.type);
+    const s = new PVStructure(type);
+    if (r !== undefined && r !== null) s.set('value', t.type === 'string' && typeof r !== 'string' && !t.array ? String(r) : r);
+    s.set('timeStamp', timeFromDate(Date.now()));
+    return s;
+  }
+}
+
+export { BitSet };
