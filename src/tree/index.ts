@@ -21,7 +21,7 @@ export { Emulate, type EmulateOptions } from './memory/emulate.ts';
 export { Hub, type HubOptions } from './memory/hub.ts';
 export {
   type Mode, type Base, type NativeKind, type NativeType, type TypeInfo, type Value, type ScalarValue, type ArrayValue,
-  type NumericArray, type AlarmStatus, type AlarmSeverity,
+  type NumericArray, type AlarmStatus, type AlarmSeverity, type ValueInput, type Stored,
   VariableError, parseTypeStr, inferTypeStr, makeTypeStr,
 } from './types.ts';
 export { formatScalar, formatValue, pyFloat } from './format.ts';

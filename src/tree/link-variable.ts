@@ -2,7 +2,7 @@
 // to them (linkedSet); recomputed and re-notified whenever a dependency changes.
 
 import { BaseVariable, type GetOptions, type SetOptions, type VariableOptions } from './variable.ts';
-import { type TypeInfo, type Value, VariableError, coerceValue, inferTypeStr, parseTypeStr } from './types.ts';
+import { type TypeInfo, type Value, type ValueInput, VariableError, coerceValue, inferTypeStr, parseTypeStr } from './types.ts';
 import type { Device } from './device.ts';
 
 export interface LinkedGetArgs<T> { dev: Device | undefined; var: LinkVariable<T>; read: boolean }
@@ -115,7 +115,7 @@ export class LinkVariable<T = Value> extends BaseVariable<T> {
     return this._store(await this._compute(read));
   }
 
-  async set(value: T, opts?: SetOptions): Promise<void> {
+  async set(value: T | ValueInput, opts?: SetOptions): Promise<void> {
     const v = this._check(value, opts?.force);
     const write = opts?.write !== false;
     if (this._linkedSet) await this._linkedSet({ dev: this.device, var: this, value: v, write });

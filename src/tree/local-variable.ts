@@ -1,17 +1,17 @@
 // LocalVariable: a value held in memory, with optional localSet / localGet hooks.
 
 import { BaseVariable, type GetOptions, type SetOptions, type VariableOptions } from './variable.ts';
-import { type TypeInfo, type Value, VariableError, coerceValue, inferTypeStr, newArray, parseTypeStr } from './types.ts';
+import { type Stored, type TypeInfo, type Value, type ValueInput, VariableError, coerceValue, inferTypeStr, newArray, parseTypeStr } from './types.ts';
 import type { Device } from './device.ts';
 
-export interface LocalSetArgs<T> { dev: Device | undefined; var: LocalVariable<T>; value: T; changed: boolean }
+export interface LocalSetArgs<T> { dev: Device | undefined; var: LocalVariable<T>; value: Stored<T>; changed: boolean }
 export interface LocalGetArgs<T> { dev: Device | undefined; var: LocalVariable<T> }
 
 export interface LocalVariableOptions<T = Value> extends VariableOptions<T> {
   /** Called on every set with the new value (already stored); throwing undoes the set. */
   localSet?: (args: LocalSetArgs<T>) => void | Promise<void>;
   /** Called on get({read: true}); its result becomes the value. */
-  localGet?: (args: LocalGetArgs<T>) => T | Promise<T>;
+  localGet?: (args: LocalGetArgs<T>) => T | Stored<T> | Promise<T | Stored<T>>;
 }
 
 function zeroOf(info: TypeInfo): unknown {
@@ -23,21 +23,21 @@ function zeroOf(info: TypeInfo): unknown {
   }
 }
 
-export class LocalVariable<T = Value> extends BaseVariable<T> {
+export class LocalVariable<T = Value> extends BaseVariable<Stored<T>> {
   readonly typeInfo: TypeInfo;
   /** The initial value, restored by resetToDefault(). */
-  readonly default: T;
+  readonly default: Stored<T>;
   private readonly _localSet: LocalVariableOptions<T>['localSet'];
   private readonly _localGet: LocalVariableOptions<T>['localGet'];
 
   constructor(opts: LocalVariableOptions<T>) {
-    super(opts);
+    super(opts as VariableOptions<Stored<T>>);
     if (opts.value === undefined && opts.typeStr === undefined) {
       throw new VariableError(`LocalVariable ${opts.name}: give value or typeStr`);
     }
     try {
       this.typeInfo = parseTypeStr(opts.typeStr ?? inferTypeStr(opts.value));
-      this._value = coerceValue(this.typeInfo, opts.value ?? zeroOf(this.typeInfo)) as T;
+      this._value = coerceValue(this.typeInfo, opts.value ?? zeroOf(this.typeInfo)) as Stored<T>;
     } catch (e) {
       throw new VariableError(`LocalVariable ${opts.name}: ${(e as Error).message}`);
     }
@@ -46,7 +46,7 @@ export class LocalVariable<T = Value> extends BaseVariable<T> {
     this._localGet = opts.localGet;
   }
 
-  async set(value: T, opts?: SetOptions): Promise<void> {
+  async set(value: Stored<T> | ValueInput, opts?: SetOptions): Promise<void> {
     const v = this._check(value, opts?.force);
     const ls = this._localSet;
     if (!ls) return this._update(v);
@@ -63,13 +63,13 @@ export class LocalVariable<T = Value> extends BaseVariable<T> {
     this._update(v);
   }
 
-  async get(opts?: GetOptions): Promise<T> {
+  async get(opts?: GetOptions): Promise<Stored<T>> {
     const lg = this._localGet;
     if (lg && opts?.read !== false && this.mode !== 'WO') {
       const raw = await lg({ dev: this.device, var: this });
-      let v: T;
+      let v: Stored<T>;
       try {
-        v = coerceValue(this.typeInfo, raw) as T;
+        v = coerceValue(this.typeInfo, raw) as Stored<T>;
       } catch (e) {
         throw new VariableError(`${this.path}: localGet returned a bad value: ${(e as Error).message}`);
       }

@@ -1,7 +1,7 @@
 // RemoteVariable: a value living in device memory at offset/bitOffset/bitSize.
 
 import { BaseVariable, type GetOptions, type SetOptions, type VariableOptions } from './variable.ts';
-import { type Base, type TypeInfo, type Value, VariableError, coerceValue, makeTypeStr, newArray, parseTypeStr } from './types.ts';
+import { type Base, type TypeInfo, type Value, type ValueInput, VariableError, coerceValue, makeTypeStr, newArray, parseTypeStr } from './types.ts';
 import { Field } from './field.ts';
 import type { Block, BlockMember } from './block.ts';
 import type { Device } from './device.ts';
@@ -81,7 +81,7 @@ export class RemoteVariable<T = Value> extends BaseVariable<T> implements BlockM
     this._update(this.field.decode(b.shadow, b.view) as T, now);
   }
 
-  async set(value: T, opts?: SetOptions): Promise<void> {
+  async set(value: T | ValueInput, opts?: SetOptions): Promise<void> {
     const v = this._check(value, opts?.force);
     const b = this._blk();
     const old = this._value;
@@ -98,7 +98,7 @@ export class RemoteVariable<T = Value> extends BaseVariable<T> implements BlockM
   }
 
   /** Posted write: no verify; resolves when the memory accepted it. */
-  async post(value: T): Promise<void> {
+  async post(value: T | ValueInput): Promise<void> {
     const v = this._check(value);
     const b = this._blk();
     const old = this._value;

@@ -22,6 +22,10 @@ export type NumericArray =
 export type ScalarValue = number | bigint | boolean | string;
 export type ArrayValue = NumericArray | boolean[] | string[];
 export type Value = ScalarValue | ArrayValue;
+/** What set() accepts besides the stored type: plain arrays are converted (and range-checked). */
+export type ValueInput = Value | readonly number[] | readonly bigint[] | readonly (number | bigint)[];
+/** How an initial value is stored: plain number arrays become typed arrays (see inferTypeStr). */
+export type Stored<T> = T extends readonly number[] ? NumericArray : T extends readonly bigint[] ? BigInt64Array | BigUint64Array : T;
 
 /** Parsed typeStr. `bits` is the value width (12 for UInt12); 0 for String. */
 export interface TypeInfo {

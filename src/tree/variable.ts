@@ -2,7 +2,7 @@
 
 import { Node, type NodeOptions } from './node.ts';
 import {
-  type AlarmSeverity, type AlarmStatus, type Mode, type NativeType, type TypeInfo, type Value,
+  type AlarmSeverity, type AlarmStatus, type Mode, type NativeType, type TypeInfo, type Value, type ValueInput,
   VariableError, coerceValue, isArrayValue, nativeTypeOf, valuesEqual,
 } from './types.ts';
 import { formatValue, parseScalar, splitArray } from './format.ts';
@@ -112,14 +112,14 @@ export abstract class BaseVariable<T = Value> extends Node {
   get valueDisp(): string { return this.genDisp(this.value); }
 
   abstract get(opts?: GetOptions): Promise<T>;
-  abstract set(value: T, opts?: SetOptions): Promise<void>;
+  abstract set(value: T | ValueInput, opts?: SetOptions): Promise<void>;
 
   async getDisp(opts?: GetOptions): Promise<string> {
     return this.genDisp(await this.get(opts));
   }
 
   async setDisp(s: string, opts?: SetOptions): Promise<void> {
-    await this.set(this.parseDisp(s), opts);
+    await this.set(this.parseDisp(s) as T, opts);
   }
 
   /** Display string for a value. */
