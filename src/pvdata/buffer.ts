@@ -7,6 +7,9 @@ export const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0]
 
 const utf8 = new TextDecoder('utf-8');
 
+/** Arrays of at least this many bytes are decoded into unpooled, uninitialised memory. */
+const LARGE_ARRAY = 64 * 1024;
+
 export class Writer {
   buf: Buffer;
   view: DataView;
@@ -182,7 +185,7 @@ export function swapBytes(buf: Uint8Array, start: number, nbytes: number, width:
 
 export class Reader {
   readonly buf: Buffer;
-  readonly view: DataView;
+  private dv: DataView | undefined;
   pos: number;
   end: number;
   littleEndian: boolean;
@@ -197,11 +200,15 @@ export class Reader {
 
   constructor(buf: Uint8Array, littleEndian = true, start = 0, end = buf.length) {
     this.buf = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
-    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
     this.pos = start;
     this.end = end;
     this.littleEndian = littleEndian;
     this.budget = (1 << 18) + 16 * Math.max(0, end - start);
+  }
+
+  /** A DataView of `buf`, made on first use (creating one costs more than decoding a small update). */
+  get view(): DataView {
+    return (this.dv ??= new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength));
   }
 
   get ok(): boolean {
@@ -315,6 +322,18 @@ export class Reader {
   string(): string {
     const n = this.count(1);
     if (n === 0) return '';
+    if (n <= 32) {
+      // short ASCII (names, units, messages) is cheaper to take as latin1 than through TextDecoder
+      const b = this.buf;
+      let i = this.pos;
+      const end = i + n;
+      while (i < end && b[i] < 0x80) i++;
+      if (i === end) {
+        const s = b.toString('latin1', this.pos, end);
+        this.pos = end;
+        return s;
+      }
+    }
     const s = utf8.decode(this.buf.subarray(this.pos, this.pos + n));
     this.pos += n;
     return s;
@@ -326,8 +345,19 @@ export class Reader {
     count: number,
   ): T {
     const width = Ctor.BYTES_PER_ELEMENT;
-    if (!this.need(count * width)) return new Ctor(0);
-    const out = new Ctor(count);
+    const nbytes = count * width;
+    if (!this.need(nbytes)) return new Ctor(0);
+    let out: T;
+    if (nbytes >= LARGE_ARRAY) {
+      // skip the zero fill of a fresh typed array: every byte is overwritten just below
+      const raw = Buffer.allocUnsafeSlow(nbytes);
+      this.buf.copy(raw, 0, this.pos, this.pos + nbytes);
+      out = new (Ctor as unknown as new (b: ArrayBufferLike, o: number, n: number) => T)(raw.buffer, raw.byteOffset, count);
+      if (width > 1 && this.littleEndian !== HOST_LITTLE_ENDIAN) swapBytes(raw, 0, nbytes, width);
+      this.pos += nbytes;
+      return out;
+    }
+    out = new Ctor(count);
     const dst = new Uint8Array(out.buffer, out.byteOffset, count * width);
     dst.set(this.buf.subarray(this.pos, this.pos + count * width));
     if (width > 1 && this.littleEndian !== HOST_LITTLE_ENDIAN) swapBytes(dst, 0, count * width, width);

@@ -166,6 +166,30 @@ test('typed arrays: bulk copy with byte swap for the other order', () => {
   assert.deepEqual(src, Float64Array.of(1, 2, 3));
 });
 
+test('large typed arrays (unpooled decode path) in both orders', () => {
+  const a = new Float64Array(100_000).map((_, i) => i * 0.5 - 7);
+  const i16 = new Int16Array(70_000).map((_, i) => i - 35_000);
+  for (const little of ORDERS) {
+    for (const arr of [a, i16]) {
+      const w = new Writer(little);
+      w.u8(1);
+      w.typed(arr);
+      const r = new Reader(w.toBuffer(), little, 1);
+      const back = r.typed(arr.constructor as unknown as { new (n: number): typeof arr; BYTES_PER_ELEMENT: number }, arr.length);
+      assert.deepEqual(back, arr);
+      assert.equal(r.remaining, 0);
+      // the result owns its memory: later changes to the input do not show through
+      w.buf.fill(0);
+      assert.deepEqual(back, arr);
+    }
+  }
+  const dv = new DataView(new Writer(false).buf.buffer);
+  assert.ok(dv);
+  const w = new Writer(false);
+  w.typed(Float64Array.of(1));
+  assert.equal(w.toBuffer().toString('hex'), '3ff0000000000000');
+});
+
 test('swapBytes: native and fallback widths', () => {
   const b = Buffer.from('0102030405060708', 'hex');
   swapBytes(b, 0, 8, 8);
