@@ -216,7 +216,12 @@ export function typeEquals(a: FieldDesc, b: FieldDesc): boolean {
   switch (a.kind) {
     case 'scalar':
     case 'scalarArray':
-      return a.type === (b as typeof a).type && a.bound === (b as typeof a).bound;
+      // a fixed array and a bounded one of the same size are different types (0x18 vs 0x10)
+      return (
+        a.type === (b as typeof a).type &&
+        a.bound === (b as typeof a).bound &&
+        (a.kind === 'scalar' || !!a.fixed === !!(b as ScalarArrayDesc).fixed)
+      );
     case 'any':
       return true;
     case 'structure':

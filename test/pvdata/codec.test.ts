@@ -35,6 +35,7 @@ import {
   type ScalarType,
   type TypeCache,
 } from '../../src/pvdata/index.ts';
+import { loadMessages } from './captures.ts';
 
 const ORDERS = [true, false] as const;
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -120,6 +121,15 @@ test('big-endian double array bytes are byte-swapped element by element', () => 
   const l = new Writer(true);
   encodeValue(l, scalarArray('double'), Float64Array.of(1.5, 2.5));
   assert.equal(l.toBuffer().toString('hex'), '02' + '000000000000f83f' + '0000000000000440');
+});
+
+test('typeEquals tells fixed from bounded arrays', () => {
+  const bounded: FieldDesc = { kind: 'scalarArray', type: 'int', bound: 4 };
+  const decodedBounded: FieldDesc = { kind: 'scalarArray', type: 'int', bound: 4, fixed: false };
+  const fixed: FieldDesc = { kind: 'scalarArray', type: 'int', bound: 4, fixed: true };
+  assert.ok(typeEquals(bounded, decodedBounded));
+  assert.ok(!typeEquals(bounded, fixed));
+  assert.ok(!typeEquals(scalarArray('int'), bounded));
 });
 
 test('bounded string and bounded/fixed arrays: type round trip', () => {
@@ -267,6 +277,19 @@ test('introspection cache: 0xFD defines, 0xFE refers back in a later message, un
     decodeType(r4);
     assert.ok(!r4.ok);
   }
+  // pvAccessCPP defines its put request type once and refers to it in the next operation
+  const ops = loadMessages('pvacpp-put-ao.json').filter((m) => m.dir === 'c2s' && (m.command === 10 || m.command === 11) && m.payload[8] === 0x08);
+  assert.deepEqual(ops.map((m) => m.payload.subarray(9).toString('hex')), ['fd0200800000', 'fe0200', 'fe0200']);
+  const conn: TypeCache = new Map();
+  const types = ops.map((m) => {
+    const r = new Reader(m.payload, true, 9);
+    const t = decodeType(r, conn);
+    assert.ok(r.ok && r.remaining === 0);
+    return t;
+  });
+  assert.ok(types[0] && types[0].kind === 'structure' && types[0].fields.length === 0);
+  assert.equal(types[1], types[0]);
+  assert.equal(types[2], types[0]);
   // pvAccessCPP's nested definitions in its request: fd 0200 { field: fd 0300 { value: fd 0400 {} } }
   const cache: TypeCache = new Map();
   const r = new Reader(hex('fd0200800001056669656c64fd03008000010576616c7565fd0400800000'), true);
