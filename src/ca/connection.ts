@@ -7,6 +7,7 @@ import {
   CA_ADDRESS_USE_SENDER,
   CA_MINOR_VERSION,
   DBE_ALARM,
+  DBE_PROPERTY,
   DBE_VALUE,
   ECA,
   SEARCH_DO_REPLY,
@@ -17,7 +18,7 @@ import { CaConversionError, clientValueToNative, currentCount, nativeDbrType, sn
 import { decodeDbr, dbrPayloadSize, encodeDbr } from './dbr.ts';
 import { CaFramer, DEFAULT_MAX_PAYLOAD_SIZE, decodeDatagram } from './framer.ts';
 import { concatBytes, decodeMessage, encodeMessage, type CaFrame, type CaHeader, type CaMessage } from './messages.ts';
-import type { CaPv, CaSource } from './source.ts';
+import type { CaClientInfo, CaPv, CaSource } from './source.ts';
 
 export type CaLogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type CaLogger = (level: CaLogLevel, message: string) => void;
@@ -49,6 +50,10 @@ interface Channel {
   name: string;
   pv: CaPv;
   subscriptions: Set<Subscription>;
+  /** Access rights last sent to the client. */
+  access: number;
+  /** Stops watching the PV for access-rights changes. */
+  unwatch: () => void;
 }
 
 interface Subscription {
@@ -138,6 +143,7 @@ export class CaServerConnection {
     if (this.closed) return;
     this.closed = true;
     for (const s of this.subscriptions.values()) s.unsubscribe();
+    for (const ch of this.channels.values()) ch.unwatch();
     this.subscriptions.clear();
     this.channels.clear();
     this.dirty.clear();
@@ -250,9 +256,17 @@ export class CaServerConnection {
     }
   }
 
+  private clientInfo(): CaClientInfo {
+    const info: CaClientInfo = {};
+    if (this.options.clientAddress) info.address = this.options.clientAddress;
+    if (this.userName) info.user = this.userName;
+    if (this.hostName) info.host = this.hostName;
+    return info;
+  }
+
   private lookup(name: string): CaPv | undefined {
     try {
-      return this.options.source.lookup(name);
+      return this.options.source.lookup(name, this.clientInfo());
     } catch (e) {
       this.log('error', `ca: source lookup of "${name}" failed: ${(e as Error).message}`);
       return undefined;
@@ -267,14 +281,22 @@ export class CaServerConnection {
     }
     let sid = this.nextSid++ >>> 0;
     while (this.channels.has(sid)) sid = this.nextSid++ >>> 0;
-    const ch: Channel = { sid, cid, name, pv, subscriptions: new Set() };
-    this.channels.set(sid, ch);
     const access = CA_ACCESS_READ | (pv.writable ? CA_ACCESS_WRITE : 0);
+    const ch: Channel = { sid, cid, name, pv, subscriptions: new Set(), access, unwatch: noop };
+    this.channels.set(sid, ch);
+    ch.unwatch = pv.subscribe((events) => {
+      if ((events & DBE_PROPERTY) === 0 || this.closed) return;
+      const now = CA_ACCESS_READ | (pv.writable ? CA_ACCESS_WRITE : 0);
+      if (now === ch.access || this.channels.get(ch.sid) !== ch) return;
+      ch.access = now;
+      this.send({ kind: 'accessRights', cid: ch.cid, access: now });
+    });
     this.send({ kind: 'accessRights', cid, access });
     this.send({ kind: 'createChanReply', dataType: nativeDbrType(pv.nativeType), count: pv.maxCount, cid, sid });
   }
 
   private dropChannel(ch: Channel): void {
+    ch.unwatch();
     for (const s of [...ch.subscriptions]) this.removeSubscription(s);
     this.channels.delete(ch.sid);
   }
@@ -460,6 +482,7 @@ export function answerUdpDatagram(
   source: CaSource,
   serverPort: number,
   maxPayloadSize = 16384,
+  client: CaClientInfo = {},
 ): { reply?: Uint8Array; error?: string; names: string[] } {
   const parts: Uint8Array[] = [];
   const names: string[] = [];
@@ -479,7 +502,7 @@ export function answerUdpDatagram(
       names.push(m.name);
       let pv: CaPv | undefined;
       try {
-        pv = source.lookup(m.name);
+        pv = source.lookup(m.name, client);
       } catch {
         pv = undefined;
       }

@@ -299,7 +299,9 @@ export class CaServer {
 
   private onDatagram(l: Listener, msg: Buffer, rinfo: dgram.RemoteInfo): void {
     if (!this.config.udp) return;
-    const r = answerUdpDatagram(msg, this.source, this.boundPort, this.config.maxPayloadSize);
+    const r = answerUdpDatagram(msg, this.source, this.boundPort, this.config.maxPayloadSize, {
+      address: `${rinfo.address}:${rinfo.port}`,
+    });
     if (r.error) this.log('debug', `ca: dropped bad datagram from ${rinfo.address}:${rinfo.port}: ${r.error}`);
     if (r.reply && l.udp) {
       l.udp.send(r.reply, rinfo.port, rinfo.address, (err) => {

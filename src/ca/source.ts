@@ -61,7 +61,10 @@ export interface CaPv {
   readonly nativeType: CaNativeType;
   /** Maximum element count (1 for scalars). */
   readonly maxCount: number;
-  /** Whether clients may write (ACCESS_RIGHTS). */
+  /**
+   * Whether clients may write (sent as ACCESS_RIGHTS). It may change at run time:
+   * post DBE_PROPERTY afterwards and connected clients get new ACCESS_RIGHTS.
+   */
   readonly writable: boolean;
   metadata(): CaPvMetadata;
   snapshot(): CaPvSnapshot;
@@ -76,9 +79,21 @@ export interface CaPv {
   subscribe(listener: (events: number) => void): () => void;
 }
 
+/** The client asking, as far as the server knows it. */
+export interface CaClientInfo {
+  /** Peer "ip:port" (TCP circuit or UDP sender). */
+  address?: string;
+  /** CLIENT_NAME (user) and HOST_NAME as the client reported them (TCP only). */
+  user?: string;
+  host?: string;
+}
+
 export interface CaSource {
-  /** Finds a PV by name; called for every SEARCH and CREATE_CHAN, so it must be cheap. */
-  lookup(name: string): CaPv | undefined;
+  /**
+   * Finds a PV by name; called for every SEARCH (UDP and TCP) and CREATE_CHAN, so
+   * it must be cheap. Returning undefined hides the name from that client.
+   */
+  lookup(name: string, client?: CaClientInfo): CaPv | undefined;
 }
 
 /** A CaSource backed by a Map from name to PV. */
@@ -183,6 +198,13 @@ export class CaMemoryPv implements CaPv {
       this.severity = sv;
     }
     this.post(events);
+  }
+
+  /** Changes whether clients may write; connected clients get new ACCESS_RIGHTS. */
+  setWritable(writable: boolean): void {
+    if (writable === this.writable) return;
+    this.writable = writable;
+    this.post(DBE_PROPERTY);
   }
 
   /** Changes the alarm state only; posts DBE_ALARM if it changed. */

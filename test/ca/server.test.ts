@@ -300,6 +300,54 @@ test('writes: conversion, enums by string and index, read-only denial, failures'
   });
 });
 
+test('ACCESS_RIGHTS follows run-time changes of writable', async () => {
+  await withServer(async (_server, src, cl) => {
+    const pv = src.lookup('peer:long') as CaMemoryPv;
+    const ch = await cl.open('peer:long', 1);
+    assert.equal(ch.access, 3);
+    pv.setWritable(false);
+    const ar = await cl.waitFor('accessRights', (m) => m.cid === 1 && m.access === 1);
+    assert.ok(ar);
+    assert.equal((await put(cl, ch.sid, DBR.LONG, [5])).status, ECA.NOWTACCESS);
+    assert.equal(pv.current, 42);
+    pv.setWritable(true);
+    await cl.waitFor('accessRights', (m) => m.cid === 1 && m.access === 3);
+    assert.equal((await put(cl, ch.sid, DBR.LONG, [5])).status, ECA.NORMAL);
+    assert.equal(pv.current, 5);
+    // Unrelated property changes do not resend ACCESS_RIGHTS.
+    pv.setMetadata({ units: 'x' });
+    cl.send({ kind: 'echo' });
+    await cl.waitFor('echo');
+    assert.equal(cl.messages.filter((m) => m.kind === 'accessRights').length, 3);
+  });
+});
+
+test('the source sees who is asking', async () => {
+  const seen: unknown[] = [];
+  const inner = source();
+  const server = await startServer({
+    source: {
+      lookup: (name, client) => {
+        seen.push({ name, ...client });
+        return inner.lookup(name);
+      },
+    },
+  });
+  try {
+    const cl = await TestClient.connect(server.port);
+    cl.hello();
+    await cl.open('peer:ai', 1);
+    cl.close();
+    const last = seen.at(-1) as { name: string; user: string; host: string; address: string };
+    assert.equal(last.name, 'peer:ai');
+    assert.equal(last.user, 'tester');
+    assert.equal(last.host, 'testhost');
+    assert.match(last.address, /^127\.0\.0\.1:\d+$/);
+  } finally {
+    await server.stop();
+  }
+});
+
 test('WRITE_NOTIFY is answered only after the write promise settles', async () => {
   let release: (() => void) | undefined;
   let fail: ((e: Error) => void) | undefined;
@@ -502,14 +550,14 @@ test('client disconnect releases subscriptions; disconnectPv sends SERVER_DISCON
     const ch = await cl.open('peer:ai', 3);
     cl.send({ kind: 'eventAdd', dataType: DBR.DOUBLE, count: 1, sid: ch.sid, subscriptionId: 1, mask: DBE_VALUE, low: 0, high: 0, timeout: 0 });
     await cl.waitFor('eventAddReply');
-    assert.equal(ai.subscriberCount, 1);
+    assert.equal(ai.subscriberCount, 2, 'one access-rights watch for the channel, one subscription');
     server.disconnectPv(ai);
     assert.deepEqual(await cl.waitFor('serverDisconn'), { kind: 'serverDisconn', cid: 3 });
     assert.equal(ai.subscriberCount, 0);
     const ch2 = await cl.open('peer:ai', 4);
     cl.send({ kind: 'eventAdd', dataType: DBR.DOUBLE, count: 1, sid: ch2.sid, subscriptionId: 2, mask: DBE_VALUE, low: 0, high: 0, timeout: 0 });
     await cl.waitFor('eventAddReply', (m) => m.subscriptionId === 2);
-    assert.equal(ai.subscriberCount, 1);
+    assert.equal(ai.subscriberCount, 2);
     cl.close();
     for (let i = 0; i < 50 && ai.subscriberCount > 0; i++) await sleep(10);
     assert.equal(ai.subscriberCount, 0);
