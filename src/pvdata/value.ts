@@ -3,6 +3,7 @@
 // which is exactly the BitSet a partial (monitor/put) encoding needs.
 import { BitSet } from './bitset.ts';
 import {
+  typeEquals,
   type FieldDesc,
   type ScalarType,
   type Structure,
@@ -177,7 +178,15 @@ export function coerce(t: FieldDesc, v: unknown): unknown {
     case 'scalarArray':
       return coerceArray(t.type, v);
     case 'structure': {
-      if (v instanceof PVStructure && v.type === t) return v;
+      if (v instanceof PVStructure) {
+        if (v.type === t) return v;
+        // a value of an equal type (e.g. decoded from the wire) shares the layout: copy the slots
+        if (typeEquals(v.type, t)) {
+          const s = new PVStructure(t);
+          for (let i = 1; i < v.data.length; i++) s.data[i] = v.data[i];
+          return s;
+        }
+      }
       const s = new PVStructure(t);
       if (v) s.assign(v as Record<string, unknown>);
       return s;
@@ -256,6 +265,8 @@ export class PVStructure {
   }
 
   private assignAt(offset: number, obj: Record<string, unknown>): void {
+    // another structure value is taken field by field, not as its own properties
+    if (obj instanceof PVStructure) obj = obj.toJSON();
     const base = this.type.layout[offset].path;
     for (const [k, v] of Object.entries(obj)) this.set(base ? `${base}.${k}` : k, v);
   }
