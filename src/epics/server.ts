@@ -133,6 +133,7 @@ export class EpicsPvServer implements Protocol {
     for (const [path, name] of this.mapping) {
       if (seen.has(name)) {
         this.log.error(`PV name ${name} used for both ${seen.get(name)} and ${path}; serving the first`);
+        this.mapping.delete(path); // list() and dump() show only what is served
         continue;
       }
       seen.set(name, path);
