@@ -30,6 +30,11 @@ export class Block {
   private readonly woMask: Uint8Array | undefined; // bits reads must not overwrite
   private readonly verifyMask: Uint8Array | undefined;
   private readonly readable: BlockMember[];
+  // Transactions on one block run one at a time (PyRogue's block lock): a write's verify must
+  // not see a later write, and a read must not land between a write and its verify.
+  // Uncontended, taking the lock costs no promise.
+  private _busy = false;
+  private readonly _waiters: (() => void)[] = [];
 
   constructor(
     readonly host: BlockHost,
@@ -59,16 +64,49 @@ export class Block {
     return { type, address: this.host.address + this.offset, size: this.size, data, timeout: this.host.timeout };
   }
 
-  private static async run(mem: Memory, t: Transaction): Promise<void> {
-    await mem.doTransaction(t);
+  /** A memory may report failure by rejecting or (Rogue style) by only setting `error`. */
+  private static check(t: Transaction): void {
     if (t.error !== undefined) throw new MemoryError(t.error, t.address, t.size, t.type);
+  }
+
+  private _wait(): Promise<void> {
+    return new Promise((r) => this._waiters.push(r));
+  }
+
+  /** Hand the lock to the next waiter, or free it. */
+  private _release(): void {
+    const next = this._waiters.shift();
+    if (next) next();
+    else this._busy = false;
   }
 
   /** Read the block; on success merge into the shadow (keeping WO bits) and update members. */
   async read(): Promise<void> {
     if (this.readable.length === 0) return;
+    if (this._busy) await this._wait();
+    else this._busy = true;
+    try {
+      await this._read();
+    } finally {
+      this._release();
+    }
+  }
+
+  /** Write the whole shadow as it is when the transaction starts, then verify. */
+  async write(verify = true, type: 'write' | 'post' = 'write'): Promise<void> {
+    if (this._busy) await this._wait();
+    else this._busy = true;
+    try {
+      await this._write(verify, type);
+    } finally {
+      this._release();
+    }
+  }
+
+  private async _read(): Promise<void> {
     const t = this.tran('read', new Uint8Array(this.size));
-    await Block.run(this.host.memory, t);
+    await this.host.memory.doTransaction(t);
+    Block.check(t);
     const data = t.data;
     const wo = this.woMask;
     if (wo) for (let i = 0; i < data.length; i++) this.shadow[i] = (this.shadow[i] & wo[i]) | (data[i] & ~wo[i]);
@@ -77,15 +115,18 @@ export class Block {
     for (const m of this.readable) m._blockRead(now);
   }
 
-  /** Write the whole shadow (a copy, so later stages can't leak into an in-flight write), then verify. */
-  async write(verify = true, type: 'write' | 'post' = 'write'): Promise<void> {
+  // a copy, so later stages can't leak into an in-flight write
+  private async _write(verify: boolean, type: 'write' | 'post'): Promise<void> {
     const mem = this.host.memory;
     const data = this.shadow.slice();
-    await Block.run(mem, this.tran(type, data));
+    const w = this.tran(type, data);
+    await mem.doTransaction(w);
+    Block.check(w);
     const vm = this.verifyMask;
     if (verify && vm && type === 'write') {
       const t = this.tran('verify', new Uint8Array(this.size));
-      await Block.run(mem, t);
+      await mem.doTransaction(t);
+      Block.check(t);
       for (let i = 0; i < data.length; i++) {
         if ((t.data[i] ^ data[i]) & vm[i]) {
           throw new MemoryError(`verify error at byte ${i}: wrote 0x${data[i].toString(16)}, read 0x${t.data[i].toString(16)}`, t.address, t.size, 'verify');
