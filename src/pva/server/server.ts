@@ -6,7 +6,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { PVStructure, Writer, struct, type AnyValue } from '../../pvdata/index.ts';
 import { framesOfDatagram } from '../framer.ts';
-import { ProtocolError, decodeMessage, encodeMessage, type SearchMsg } from '../messages.ts';
+import { ProtocolError, decodeMessage, encodeMessage, isAnyAddress, type SearchMsg } from '../messages.ts';
 import { SEARCH_MUST_REPLY } from '../protocol.ts';
 import { serverConfig, type PvaServerConfig } from './config.ts';
 import { ServerConnection, type ServerContext } from './connection.ts';
@@ -219,7 +219,7 @@ export class PvaServer {
       found: found.length > 0,
       cids: found.length ? found : m.channels.map((c) => c.cid),
     });
-    const host = m.address === '0.0.0.0' ? rinfo.address : m.address;
+    const host = isAnyAddress(m.address) ? rinfo.address : m.address;
     const port = m.port || rinfo.port;
     u.send(w.bytes(), port, host, (e) => {
       if (e) this.log.debug(`search reply to ${host}:${port}: ${e.message}`);
