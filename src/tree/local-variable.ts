@@ -1,7 +1,7 @@
 // LocalVariable: a value held in memory, with optional localSet / localGet hooks.
 
 import { BaseVariable, type GetOptions, type SetOptions, type VariableOptions } from './variable.ts';
-import { type Stored, type TypeInfo, type Value, type ValueInput, VariableError, coerceValue, inferTypeStr, newArray, parseTypeStr } from './types.ts';
+import { type Stored, type TypeInfo, type Value, type ValueInput, VariableError, coerceValue, inferTypeStr, newArray, parseTypeStr, valuesEqual } from './types.ts';
 import type { Device } from './device.ts';
 
 export interface LocalSetArgs<T> { dev: Device | undefined; var: LocalVariable<T>; value: Stored<T>; changed: boolean }
@@ -51,7 +51,7 @@ export class LocalVariable<T = Value> extends BaseVariable<Stored<T>> {
     const ls = this._localSet;
     if (!ls) return this._update(v);
     const old = this._value;
-    const changed = !Object.is(old, v);
+    const changed = !valuesEqual(old, v);
     this._value = v;
     try {
       await ls({ dev: this.device, var: this, value: v, changed });
