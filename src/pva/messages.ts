@@ -474,7 +474,7 @@ export function encodeOpRequest(w: Writer, m: Omit<OpRequestMsg, 'type'>): void 
       const changed = m.changed ?? m.value.changed;
       w.bitSet(changed);
       encodeStructurePartial(w, m.value, changed);
-    }
+    } else if (m.raw) w.raw(m.raw); // decoded without a known type: pass the bytes on
   }
   endMessage(w, start);
 }
@@ -486,6 +486,10 @@ export function encodeOpResponse(w: Writer, m: Omit<OpResponseMsg, 'type'>): voi
   w.u8(m.subcmd);
   if (m.command === Cmd.MONITOR && !(m.subcmd & (SUB_INIT | SUB_DESTROY))) {
     // monitor update: no status
+    if (!m.value && m.raw) {
+      w.raw(m.raw); // decoded without a known type: pass the bytes on
+      return endMessage(w, start);
+    }
     const changed = m.changed ?? m.value!.changed;
     w.bitSet(changed);
     encodeStructurePartial(w, m.value!, changed);
@@ -505,7 +509,7 @@ export function encodeOpResponse(w: Writer, m: Omit<OpResponseMsg, 'type'>): voi
       const changed = m.changed ?? m.value.changed;
       w.bitSet(changed);
       encodeStructurePartial(w, m.value, changed);
-    }
+    } else if (!m.value && m.raw) w.raw(m.raw); // decoded without a known type: pass the bytes on
   }
   endMessage(w, start);
 }
