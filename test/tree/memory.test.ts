@@ -56,3 +56,57 @@ test('a custom async memory works behind a Root (transactions complete later)', 
   assert.deepEqual([...store.readBytes(0, 4)], [0x34, 0x12, 0x78, 0x56]);
   assert.equal(await v.get(), 0x1234);
 });
+
+test('set resolves only after the hardware write; errors reject and keep the old value', async () => {
+  const store = new Emulate();
+  let release: (() => void) | undefined;
+  let fail = false;
+  const gated = {
+    minAccess: 4, maxAccess: 4096,
+    doTransaction: (t: Transaction) => new Promise<void>((res, rej) => {
+      release = () => (fail ? rej(new MemoryError('gate error', t.address, t.size, t.type)) : store.doTransaction(t).then(res, rej));
+    }),
+  };
+  const root = new Root({ memBase: gated, pollEn: false });
+  const d = new Device({ name: 'D' });
+  const v = new RemoteVariable({ name: 'V', offset: 0, verify: false });
+  d.add(v);
+  root.add(d);
+  let done = false;
+  const p = v.set(7).then(() => { done = true; });
+  await new Promise((r) => setImmediate(r));
+  assert.equal(done, false);
+  assert.equal(v.value, 0, 'value changes when the write completes');
+  assert.equal(store.readBytes(0, 1)[0], 0);
+  release!();
+  await p;
+  assert.equal(v.value, 7);
+  assert.equal(store.readBytes(0, 1)[0], 7);
+  fail = true;
+  const q = v.set(9);
+  await new Promise((r) => setImmediate(r));
+  release!();
+  await assert.rejects(q, /gate error/);
+  assert.equal(v.value, 7);
+  // and getVariableValue(true) reads hardware
+  fail = false;
+  store.writeBytes(0, new Uint8Array([42]));
+  const vv = v.getVariableValue(true);
+  await new Promise((r) => setImmediate(r));
+  release!();
+  assert.equal((await vv).value, 42);
+  assert.equal((await vv).valueDisp, '0x2a');
+});
+
+test('posted writes', async () => {
+  const mem = new Emulate();
+  const root = new Root({ memBase: mem, pollEn: false });
+  const d = new Device({ name: 'D' });
+  const v = new RemoteVariable({ name: 'V', offset: 0, bitSize: 8 });
+  d.add(v);
+  root.add(d);
+  await v.post(5);
+  assert.equal(mem.counts.post, 1);
+  assert.equal(mem.counts.verify, 0);
+  assert.equal(mem.readBytes(0, 1)[0], 5);
+});
