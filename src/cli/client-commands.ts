@@ -83,7 +83,7 @@ export function usageOf(cmd: string): string {
 
 function makeClient(p: Parsed, io: CliIO): PvaClient {
   const timeout = numberOpt(p, 'timeout', 5);
-  const client = new PvaClient({ ...io.config, timeout: timeout > 0 ? timeout : 1e9 });
+  const client = new PvaClient({ ...io.config, timeout });
   if (p.opts.has('verbose')) {
     const c = client.config;
     io.err(

@@ -311,6 +311,7 @@ export class PvaClient {
     const sub = new MonitorImpl(this, ch, pvRequest, callback, ro.pipeline ?? false, queueSize, opts.onEvent);
     ch.subs.add(sub);
     if (ch.state === 'connected') sub.start();
+    else this.updateRef();
     return sub;
   }
 
@@ -384,7 +385,7 @@ export class PvaClient {
               else why = `${name}: not connected to ${ch.peer || opts.server} (timeout ${fmtSeconds(timeout)})`;
               if (started) cleanup?.();
               finish(new PvaClientError(why, name));
-            }, timeout * 1000)
+            }, Math.min(timeout * 1000, 0x7fffffff))
           : undefined;
       const finish = (e: Error | undefined, v?: T): void => {
         if (done) return;
@@ -412,7 +413,10 @@ export class PvaClient {
         }
       };
       if (ch.state === 'connected') begin();
-      else ch.waiters.add(waiter);
+      else {
+        ch.waiters.add(waiter);
+        this.updateRef();
+      }
     });
   }
 
@@ -455,7 +459,21 @@ export class PvaClient {
     if (this.closed) return;
     if (this.searchTimer) clearTimeout(this.searchTimer);
     this.searchTimer = setTimeout(() => void this.searchTick(), delay);
-    this.searchTimer.unref();
+    this.updateRef();
+  }
+
+  /** Keeps the process alive (search timer referenced) only while someone waits for a channel. */
+  private updateRef(): void {
+    if (!this.searchTimer) return;
+    let wanted = false;
+    for (const ch of this.channels.values()) {
+      if (ch.state !== 'connected' && ch.state !== 'closed' && (ch.waiters.size > 0 || ch.subs.size > 0)) {
+        wanted = true;
+        break;
+      }
+    }
+    if (wanted) this.searchTimer.ref();
+    else this.searchTimer.unref();
   }
 
   private async searchTick(): Promise<void> {
