@@ -11,8 +11,10 @@ import {
   Writer,
   buildRequest,
   decodeStructureInto,
+  decodeStructurePartial,
   decodeType,
   encodeStructure,
+  encodeStructurePartial,
   encodeType,
   formatRequest,
   formatType,
@@ -281,3 +283,30 @@ test('selectType: reduced type, offset maps, copies and bit translation', () => 
   const everything = selectType(NT, requestToMask(undefined, NT).mask);
   assert.equal(everything.type, NT);
 });
+
+test('a pvxs server answers field(value) with the full type and a masked value: reproduce its bytes', () => {
+  const msgs = loadMessages('pvxs-get-ai-field-value.json').filter((m) => m.dir === 's2c' && m.command === 10);
+  // INIT reply: the full NTScalar, not a reduced one
+  const init = new Reader(msgs[0].payload, true, 6);
+  assert.ok(typeEquals(decodeType(init) as Structure, NT));
+  // the data reply's mask holds only `value`
+  const data = msgs[1].payload;
+  assert.equal(data.subarray(6).toString('hex'), '0102' + '0000000000000a40');
+  // the same value the plain GET returned, with its valid-leaf mask, masked by the request
+  const full = loadMessages('pvxs-get-ai.json').filter((m) => m.dir === 's2c' && m.command === 10)[1].payload;
+  const r = new Reader(full, true, 6);
+  const valid = r.bitSet();
+  const value = new PVStructure(NT);
+  decodeStructurePartialFrom(r, value, valid);
+  const { mask } = requestToMask(received(parseRequest('field(value)')), NT);
+  const send = maskChanges(NT, valid, mask);
+  const w = new Writer(true);
+  w.bitSet(send);
+  encodeStructurePartial(w, value, send);
+  assert.equal(w.toBuffer().toString('hex'), data.subarray(6).toString('hex'));
+});
+
+function decodeStructurePartialFrom(r: Reader, v: PVStructure, mask: BitSet): void {
+  decodeStructurePartial(r, v, mask);
+  assert.ok(r.ok && r.remaining === 0);
+}
