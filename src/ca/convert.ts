@@ -1,7 +1,7 @@
 // Conversion between a PV's native type and the DBR type a client asks for.
 
 import { DBR_VALUE_TYPES, MAX_STRING_SIZE, dbrFamily, dbrValueType, type DbrValueType } from './constants.ts';
-import { toEpicsTimestamp, type DbrData } from './dbr.ts';
+import { toEpicsTimestamp, type DbrInput } from './dbr.ts';
 import type { CaNativeType, CaPvMetadata, CaPvSnapshot, CaValue } from './source.ts';
 
 /** DBF/DBR code of a native type (0..6). */
@@ -65,23 +65,26 @@ export function snapshotToDbr(
   meta: CaPvMetadata,
   dbrType: number,
   count: number,
-): DbrData {
+): DbrInput {
   const want = dbrValueType(dbrType);
   const family = dbrFamily(dbrType);
   const raw = snapshot.value;
   const src: ArrayLike<number | string> = typeof raw === 'number' || typeof raw === 'string' ? [raw] : raw;
   const n = Math.min(count, src.length);
-  let value: number[] | string[];
+  let value: ArrayLike<number> | ArrayLike<string>;
   if (want === 'string') {
     const out: string[] = new Array(n);
     for (let i = 0; i < n; i++) out[i] = elementToString(src[i]!, native, meta);
     value = out;
+  } else if (native !== 'string' && (ArrayBuffer.isView(src) || n === 0 || typeof src[0] === 'number')) {
+    // Numbers to numbers: the encoder converts element by element, no copy needed.
+    value = src as ArrayLike<number>;
   } else {
     const out: number[] = new Array(n);
     for (let i = 0; i < n; i++) out[i] = elementToNumber(src[i]!, native, meta);
     value = out;
   }
-  const data: DbrData = { value };
+  const data: DbrInput = { value };
   if (family === 'plain') return data;
   data.status = snapshot.status;
   data.severity = snapshot.severity;

@@ -41,6 +41,9 @@ export interface DbrData {
   enumStrings?: string[];
 }
 
+/** What encodeDbr accepts: like DbrData, but the values may be any array-like (e.g. a Float64Array). */
+export type DbrInput = Omit<DbrData, 'value'> & { value: ArrayLike<number> | ArrayLike<string> };
+
 const ELEMENT_SIZE: Record<DbrValueType, number> = { string: 40, short: 2, float: 4, enum: 2, char: 1, long: 4, double: 8 };
 
 // Bytes of metadata before the value, per family, per value type.
@@ -130,7 +133,7 @@ const LIMITS_CTRL = [...LIMITS_GR, 'upperControl', 'lowerControl'] as const;
  * Encodes a DBR structure. `count` defaults to the number of values; missing
  * elements are zero. The result is not padded (encodeFrame pads to 8 bytes).
  */
-export function encodeDbr(dbrType: number, data: DbrData, count = data.value.length): Uint8Array {
+export function encodeDbr(dbrType: number, data: DbrInput, count = data.value.length): Uint8Array {
   if (!Number.isInteger(dbrType) || dbrType < 0 || dbrType > DBR_LAST)
     throw new CaProtocolError('bad-dbr-type', `unsupported DBR type ${dbrType}`);
   const type = dbrValueType(dbrType);
@@ -170,6 +173,11 @@ export function encodeDbr(dbrType: number, data: DbrData, count = data.value.len
   const m = Math.min(count, vals.length);
   if (type === 'string') {
     for (let k = 0; k < m; k++) writeFixedString(out, meta + k * MAX_STRING_SIZE, MAX_STRING_SIZE, String(vals[k] ?? ''));
+  } else if (type === 'double' && isNumeric(vals)) {
+    // Fast path for the common large-array case.
+    for (let k = 0, o = meta; k < m; k++, o += 8) dv.setFloat64(o, vals[k]!);
+  } else if (type === 'float' && isNumeric(vals)) {
+    for (let k = 0, o = meta; k < m; k++, o += 4) dv.setFloat32(o, vals[k]!);
   } else {
     const es = ELEMENT_SIZE[type];
     for (let k = 0; k < m; k++) {
@@ -178,6 +186,10 @@ export function encodeDbr(dbrType: number, data: DbrData, count = data.value.len
     }
   }
   return out;
+}
+
+function isNumeric(v: ArrayLike<number> | ArrayLike<string>): v is ArrayLike<number> {
+  return ArrayBuffer.isView(v) || v.length === 0 || typeof v[0] === 'number';
 }
 
 /** Decodes a DBR structure of `count` elements. Throws CaProtocolError when the payload is too short. */

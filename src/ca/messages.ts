@@ -58,18 +58,34 @@ export function headerSize(payloadSize: number, count: number): number {
 
 /** Writes a header into `out` at `offset`; returns the number of bytes written (16 or 24). */
 export function writeHeader(out: Uint8Array, offset: number, h: CaHeader): number {
-  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
-  dv.setUint16(offset, h.command);
   const extended = h.payloadSize >= 0xffff || h.count >= 0xffff;
-  dv.setUint16(offset + 2, extended ? 0xffff : h.payloadSize);
-  dv.setUint16(offset + 4, h.dataType);
-  dv.setUint16(offset + 6, extended ? 0 : h.count);
-  dv.setUint32(offset + 8, h.parameter1 >>> 0);
-  dv.setUint32(offset + 12, h.parameter2 >>> 0);
+  put16(out, offset, h.command);
+  put16(out, offset + 2, extended ? 0xffff : h.payloadSize);
+  put16(out, offset + 4, h.dataType);
+  put16(out, offset + 6, extended ? 0 : h.count);
+  put32(out, offset + 8, h.parameter1);
+  put32(out, offset + 12, h.parameter2);
   if (!extended) return CA_HEADER_SIZE;
-  dv.setUint32(offset + 16, h.payloadSize);
-  dv.setUint32(offset + 20, h.count);
+  put32(out, offset + 16, h.payloadSize);
+  put32(out, offset + 20, h.count);
   return CA_EXTENDED_HEADER_SIZE;
+}
+
+function put16(b: Uint8Array, o: number, v: number): void {
+  b[o] = (v >>> 8) & 0xff;
+  b[o + 1] = v & 0xff;
+}
+function put32(b: Uint8Array, o: number, v: number): void {
+  b[o] = (v >>> 24) & 0xff;
+  b[o + 1] = (v >>> 16) & 0xff;
+  b[o + 2] = (v >>> 8) & 0xff;
+  b[o + 3] = v & 0xff;
+}
+function get16(b: Uint8Array, o: number): number {
+  return (b[o]! << 8) | b[o + 1]!;
+}
+function get32(b: Uint8Array, o: number): number {
+  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
 }
 
 export type HeaderParse =
@@ -79,19 +95,18 @@ export type HeaderParse =
 /** Parses a header at `offset` if enough bytes are present. */
 export function readHeader(buf: Uint8Array, offset: number): HeaderParse {
   if (buf.length - offset < CA_HEADER_SIZE) return { ok: false, needed: CA_HEADER_SIZE };
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const header: CaHeader = {
-    command: dv.getUint16(offset),
-    payloadSize: dv.getUint16(offset + 2),
-    dataType: dv.getUint16(offset + 4),
-    count: dv.getUint16(offset + 6),
-    parameter1: dv.getUint32(offset + 8),
-    parameter2: dv.getUint32(offset + 12),
+    command: get16(buf, offset),
+    payloadSize: get16(buf, offset + 2),
+    dataType: get16(buf, offset + 4),
+    count: get16(buf, offset + 6),
+    parameter1: get32(buf, offset + 8),
+    parameter2: get32(buf, offset + 12),
   };
   if (header.payloadSize !== 0xffff) return { ok: true, header, headerLength: CA_HEADER_SIZE, extended: false };
   if (buf.length - offset < CA_EXTENDED_HEADER_SIZE) return { ok: false, needed: CA_EXTENDED_HEADER_SIZE };
-  header.payloadSize = dv.getUint32(offset + 16);
-  header.count = dv.getUint32(offset + 20);
+  header.payloadSize = get32(buf, offset + 16);
+  header.count = get32(buf, offset + 20);
   return { ok: true, header, headerLength: CA_EXTENDED_HEADER_SIZE, extended: true };
 }
 
@@ -100,7 +115,14 @@ export function encodeFrame(h: Omit<CaHeader, 'payloadSize'>, payload: Uint8Arra
   const padded = padTo8(payload.length);
   const hl = headerSize(padded, h.count);
   const out = new Uint8Array(hl + padded);
-  writeHeader(out, 0, { ...h, payloadSize: padded });
+  writeHeader(out, 0, {
+    command: h.command,
+    payloadSize: padded,
+    dataType: h.dataType,
+    count: h.count,
+    parameter1: h.parameter1,
+    parameter2: h.parameter2,
+  });
   out.set(payload, hl);
   return out;
 }

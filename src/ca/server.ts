@@ -11,6 +11,9 @@ import { DEFAULT_MAX_PAYLOAD_SIZE } from './framer.ts';
 import { encodeMessage, ipv4ToUint32 } from './messages.ts';
 import type { CaPv, CaSource } from './source.ts';
 
+/** Unsent bytes above which a connection counts as congested (monitor updates squash). */
+const CONGESTION_BYTES = 256 * 1024;
+
 export type CaEnv = Record<string, string | undefined>;
 
 export interface CaServerOptions {
@@ -258,13 +261,26 @@ export class CaServer {
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
     socket.setKeepAlive(true, 30000);
     const maxQueue = this.config.maxSendQueueBytes;
+    let corked = false;
     const entry = {
       socket,
       conn: new CaServerConnection(
         {
           send: (bytes) => {
             if (socket.destroyed) return true;
-            const ok = socket.write(bytes);
+            // Coalesce everything sent in one tick into a single writev.
+            if (!corked) {
+              corked = true;
+              socket.cork();
+              process.nextTick(() => {
+                corked = false;
+                socket.uncork();
+              });
+            }
+            socket.write(bytes);
+            // Monitors are held back (squashed) once this much is waiting in the socket;
+            // 'drain' follows, since Node's own high-water mark is lower.
+            const ok = socket.writableLength < CONGESTION_BYTES;
             if (socket.writableLength > maxQueue) {
               this.log('warn', `ca: ${peer} is not reading (${socket.writableLength} bytes queued); closing`);
               entry.conn.close();
