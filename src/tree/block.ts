@@ -43,6 +43,10 @@ export class Block {
     readonly size: number,
     readonly members: readonly BlockMember[],
   ) {
+    // Fixed once blocks exist: they can only be built when the device reaches a memory.
+    this.address = host.address + offset;
+    this.memory = host.memory;
+    this.timeout = host.timeout;
     this.shadow = new Uint8Array(size);
     this.view = new DataView(this.shadow.buffer);
     let wo: Uint8Array | undefined;
@@ -58,10 +62,13 @@ export class Block {
     this.readable = members.filter((m) => m.mode !== 'WO');
   }
 
-  get address(): number { return this.host.address + this.offset; }
+  /** Absolute byte address. */
+  readonly address: number;
+  private readonly memory: Memory;
+  private readonly timeout: number;
 
   private tran(type: Transaction['type'], data: Uint8Array): Transaction {
-    return { type, address: this.host.address + this.offset, size: this.size, data, timeout: this.host.timeout };
+    return { type, address: this.address, size: this.size, data, timeout: this.timeout };
   }
 
   /** A memory may report failure by rejecting or (Rogue style) by only setting `error`. */
@@ -86,52 +93,43 @@ export class Block {
     if (this._busy) await this._wait();
     else this._busy = true;
     try {
-      await this._read();
+      const t = this.tran('read', new Uint8Array(this.size));
+      await this.memory.doTransaction(t);
+      Block.check(t);
+      const data = t.data;
+      const wo = this.woMask;
+      if (wo) for (let i = 0; i < data.length; i++) this.shadow[i] = (this.shadow[i] & wo[i]) | (data[i] & ~wo[i]);
+      else this.shadow.set(data);
+      const now = Date.now();
+      for (const m of this.readable) m._blockRead(now);
     } finally {
       this._release();
     }
   }
 
-  /** Write the whole shadow as it is when the transaction starts, then verify. */
+  /** Write the shadow as it is when the transaction starts (a copy: later stages can't leak in), then verify. */
   async write(verify = true, type: 'write' | 'post' = 'write'): Promise<void> {
     if (this._busy) await this._wait();
     else this._busy = true;
     try {
-      await this._write(verify, type);
-    } finally {
-      this._release();
-    }
-  }
-
-  private async _read(): Promise<void> {
-    const t = this.tran('read', new Uint8Array(this.size));
-    await this.host.memory.doTransaction(t);
-    Block.check(t);
-    const data = t.data;
-    const wo = this.woMask;
-    if (wo) for (let i = 0; i < data.length; i++) this.shadow[i] = (this.shadow[i] & wo[i]) | (data[i] & ~wo[i]);
-    else this.shadow.set(data);
-    const now = Date.now();
-    for (const m of this.readable) m._blockRead(now);
-  }
-
-  // a copy, so later stages can't leak into an in-flight write
-  private async _write(verify: boolean, type: 'write' | 'post'): Promise<void> {
-    const mem = this.host.memory;
-    const data = this.shadow.slice();
-    const w = this.tran(type, data);
-    await mem.doTransaction(w);
-    Block.check(w);
-    const vm = this.verifyMask;
-    if (verify && vm && type === 'write') {
-      const t = this.tran('verify', new Uint8Array(this.size));
-      await mem.doTransaction(t);
-      Block.check(t);
-      for (let i = 0; i < data.length; i++) {
-        if ((t.data[i] ^ data[i]) & vm[i]) {
-          throw new MemoryError(`verify error at byte ${i}: wrote 0x${data[i].toString(16)}, read 0x${t.data[i].toString(16)}`, t.address, t.size, 'verify');
+      const mem = this.memory;
+      const data = this.shadow.slice();
+      const w = this.tran(type, data);
+      await mem.doTransaction(w);
+      Block.check(w);
+      const vm = this.verifyMask;
+      if (verify && vm && type === 'write') {
+        const t = this.tran('verify', new Uint8Array(this.size));
+        await mem.doTransaction(t);
+        Block.check(t);
+        for (let i = 0; i < data.length; i++) {
+          if ((t.data[i] ^ data[i]) & vm[i]) {
+            throw new MemoryError(`verify error at byte ${i}: wrote 0x${data[i].toString(16)}, read 0x${t.data[i].toString(16)}`, t.address, t.size, 'verify');
+          }
         }
       }
+    } finally {
+      this._release();
     }
   }
 }

@@ -24,6 +24,7 @@ export class Node {
   private _groups: string[] = [];
   private _parent: Node | undefined;
   private _path: string;
+  private _root: Root | undefined; // cached on attach: hot paths ask for it on every update
   /** Children in insertion order (tree order). */
   protected readonly _nodes = new Map<string, Node>();
 
@@ -79,9 +80,7 @@ export class Node {
 
   /** The Root this node is attached to, if any. */
   get root(): Root | undefined {
-    let n: Node | undefined = this;
-    while (n && !(n as { _isRoot?: boolean })._isRoot) n = n._parent;
-    return n as Root | undefined;
+    return this._root ?? ((this as { _isRoot?: boolean })._isRoot ? (this as unknown as Root) : undefined);
   }
 
   /** Direct child by name. */
@@ -124,6 +123,7 @@ export class Node {
 
   private _updatePath(): void {
     this._path = this._parent ? `${this._parent._path}.${this.name}` : this.name;
+    this._root = this._parent?.root;
     for (const c of this._nodes.values()) c._updatePath();
   }
 

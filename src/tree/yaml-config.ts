@@ -8,6 +8,7 @@ import type { Root } from './root.ts';
 import { Device, settleAll } from './device.ts';
 import { BaseVariable } from './variable.ts';
 import { RemoteVariable } from './remote-variable.ts';
+import { LinkVariable } from './link-variable.ts';
 import type { Block } from './block.ts';
 import type { Node, GroupSpec } from './node.ts';
 import type { Mode } from './types.ts';
@@ -99,7 +100,11 @@ export async function setYaml(root: Root, text: string, opts: SetYamlOptions = {
       const v = normalize(val);
       const parsed = typeof v === 'string' && (node.enum || node.typeInfo.base !== 'String' || node.typeInfo.length !== undefined) ? node.parseDisp(v) : v;
       await node.set(parsed, { write: !!opts.writeEach });
-      if (!opts.writeEach && node instanceof RemoteVariable) blocks.add(node.block);
+      if (!opts.writeEach) {
+        if (node instanceof RemoteVariable) blocks.add(node.block);
+        // a link set with write=false staged its remote dependencies: write those too
+        if (node instanceof LinkVariable) for (const d of node.dependencies) if (d instanceof RemoteVariable) blocks.add(d.block);
+      }
     } catch (e) {
       problems.push(`${node.path} (${key}): ${(e as Error).message}`);
     }

@@ -182,3 +182,20 @@ test('YAML tree errors name the bad entry', () => {
   }
   assert.throws(() => loadTreeFromFile('/nonexistent/tree.yaml'), TreeYamlError);
 });
+
+test('setYaml through a link variable writes the remote block it staged', async () => {
+  const root = new Root({ name: 'R', pollEn: false });
+  const dev = new Device({ name: 'D' });
+  const reg = new RemoteVariable({ name: 'Reg', offset: 0, bitSize: 16, groups: ['NoConfig'] });
+  const volts = new LinkVariable({
+    name: 'Volts', dependencies: [reg], linkedGet: () => (reg.value as number) / 100,
+    linkedSet: async ({ value, write }) => { await reg.set(Math.round((value as number) * 100), { write }); },
+  });
+  dev.add(reg, volts);
+  root.add(dev);
+  await root.setYaml('R:\n  D:\n    Volts: 1.5\n');
+  const mem = root.memBase as import('../../src/tree/index.ts').Emulate;
+  assert.deepEqual([...mem.readBytes(0, 2)], [150, 0]);
+  assert.equal(volts.value, 1.5);
+  assert.equal(await root.getYaml(), 'R:\n  D:\n    Volts: 1.5\n');
+});
