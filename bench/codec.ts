@@ -1,6 +1,7 @@
 // pvData codec throughput: the two updates a server sends most, an NTScalar double monitor update
 // (value, alarm and timeStamp changed) and a 1M-element double array, in each byte order.
 // Run: node --import tsx bench/codec.ts
+import { availableParallelism, loadavg } from 'node:os';
 import {
   BitSet,
   HOST_LITTLE_ENDIAN,
@@ -110,7 +111,10 @@ const lines: string[][] = rows.map((r) => {
 const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
 const row = (cells: string[]): string =>
   '| ' + cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ') + ' |';
-console.log(`pvData codec, Node ${process.version}, host ${HOST_LITTLE_ENDIAN ? 'little' : 'big'}-endian`);
+console.log(
+  `pvData codec, Node ${process.version}, host ${HOST_LITTLE_ENDIAN ? 'little' : 'big'}-endian, ` +
+    `${availableParallelism()} CPUs, load average ${loadavg()[0].toFixed(1)} (best of 3 rounds per row)`,
+);
 console.log(row(header));
 console.log('|' + widths.map((w, i) => (i < 3 ? '-'.repeat(w + 2) : '-'.repeat(w + 1) + ':')).join('|') + '|');
 for (const l of lines) console.log(row(l));
