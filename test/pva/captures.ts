@@ -255,14 +255,13 @@ export class CountingCache extends Map<number, FieldDesc> {
 
 /**
  * Decoding state of one connection: an introspection cache per direction (each peer numbers its
- * own cached types) and the types of the operations, learned from INIT requests and replies.
+ * own cached types) and the types of the operations, learned from successful INIT replies.
  */
 export class ConnectionDecoder {
   readonly caches: Record<Dir, CountingCache> = { c2s: new CountingCache(), s2c: new CountingCache() };
   /** Whether the last decode() defined or used a cached type (such a message cannot be re-encoded as is). */
   lastUsedCache = false;
   readonly ops = new Map<number, OpTypes>();
-  private readonly pendingInit = new Map<number, number>();
 
   context(dir: Dir): DecodeContext {
     return {
@@ -281,7 +280,6 @@ export class ConnectionDecoder {
   }
 
   observe(m: PvaMessage): void {
-    if (m.type === 'opRequest' && m.subcmd & 0x08) this.pendingInit.set(m.ioid, m.command);
     if (m.type !== 'opResponse' || !(m.subcmd & 0x08)) return;
     if (!m.status || m.status.type > 1) return;
     const t = m.fieldType ?? undefined;
@@ -301,7 +299,6 @@ export class ConnectionDecoder {
         this.ops.set(m.ioid, { command: m.command });
         break;
     }
-    this.pendingInit.delete(m.ioid);
   }
 }
 

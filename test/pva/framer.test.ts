@@ -141,6 +141,17 @@ describe('framer basics', () => {
     assert.equal(again.payload.toString('hex'), '0102030405060708');
   });
 
+  it('accepts plain Uint8Array views at any offset', () => {
+    const m = Buffer.concat([msg(0x0a, Buffer.from('a1a2a3a4', 'hex')), msg(0x0b, 3)]);
+    const backing = new Uint8Array(m.length + 10);
+    backing.set(m, 5);
+    const f = new Framer();
+    const view = backing.subarray(5, 5 + m.length);
+    const fs = [...f.push(view.subarray(0, 3)), ...f.push(view.subarray(3, 14)), ...f.push(view.subarray(14))];
+    assert.deepEqual(fs.map((x) => [(x as Frame).command, (x as Frame).payload.toString('hex')]), [[0x0a, 'a1a2a3a4'], [0x0b, 'ababab']]);
+    assert.equal(f.buffered, 0);
+  });
+
   it('buffers a large message trickling in, in linear time', () => {
     const size = 16 * 1024 * 1024;
     const big = msg(0x0d, size);
