@@ -9,6 +9,7 @@ import {
   DBE_ALARM,
   DBE_PROPERTY,
   DBE_VALUE,
+  DBR,
   ECA,
   SEARCH_DO_REPLY,
   dbrValueType,
@@ -352,6 +353,12 @@ export class CaServerConnection {
     if (!pv.writable) {
       if (notify) reply(ECA.NOWTACCESS);
       else this.sendError(header, ch.cid, ECA.NOWTACCESS, `${ch.name}: write access denied`);
+      return;
+    }
+    if (dataType === DBR.PUT_ACKT || dataType === DBR.PUT_ACKS || dataType === DBR.CLASS_NAME) {
+      const msg = `${ch.name}: writing DBR type ${dataType} (alarm acknowledgement / class name) is not supported`;
+      this.sendError(header, ch.cid, ECA.PUTFAIL, msg);
+      reply(ECA.PUTFAIL);
       return;
     }
     // Clients write plain DBR types; for other families only the value part is used.

@@ -141,6 +141,14 @@ export const DBR = {
   CTRL_CHAR: 32,
   CTRL_LONG: 33,
   CTRL_DOUBLE: 34,
+  /** Write-only: set the alarm acknowledge-transient flag (u16). */
+  PUT_ACKT: 35,
+  /** Write-only: acknowledge alarms up to a severity (u16). */
+  PUT_ACKS: 36,
+  /** status, severity, ackt, acks (u16 each), then a 40-byte string value. */
+  STSACK_STRING: 37,
+  /** The record type ("class") name, as a 40-byte string. */
+  CLASS_NAME: 38,
 } as const;
 
 /** The 7 value types, indexed by their plain DBR code. */
@@ -149,20 +157,26 @@ export type DbrValueType = (typeof DBR_VALUE_TYPES)[number];
 /** The 5 structure families, indexed by (dbrType / 7). */
 export const DBR_FAMILIES = ['plain', 'sts', 'time', 'gr', 'ctrl'] as const;
 export type DbrFamily = (typeof DBR_FAMILIES)[number];
-/** Highest DBR code this codec understands (DBR_CTRL_DOUBLE). */
+/** Highest code of the regular families (DBR_CTRL_DOUBLE). */
 export const DBR_LAST = 34;
+/** Highest DBR code this codec understands (DBR_CLASS_NAME). */
+export const DBR_LAST_SPECIAL = 38;
 
+/** The value type carried by a DBR type (PUT_ACKT/ACKS carry a u16 like enum; STSACK/CLASS_NAME a string). */
 export function dbrValueType(dbrType: number): DbrValueType {
+  if (dbrType > DBR_LAST) return dbrType <= 36 ? 'enum' : 'string';
   return DBR_VALUE_TYPES[dbrType % 7]!;
 }
+/** The structure family (STSACK_STRING counts as 'sts'; PUT_ACKT/ACKS and CLASS_NAME as 'plain'). */
 export function dbrFamily(dbrType: number): DbrFamily {
+  if (dbrType > DBR_LAST) return dbrType === 37 ? 'sts' : 'plain';
   return DBR_FAMILIES[Math.floor(dbrType / 7)]!;
 }
 export function dbrTypeCode(family: DbrFamily, type: DbrValueType): number {
   return DBR_FAMILIES.indexOf(family) * 7 + DBR_VALUE_TYPES.indexOf(type);
 }
 export function isValidDbrType(dbrType: number): boolean {
-  return Number.isInteger(dbrType) && dbrType >= 0 && dbrType <= DBR_LAST;
+  return Number.isInteger(dbrType) && dbrType >= 0 && dbrType <= DBR_LAST_SPECIAL;
 }
 
 /** Alarm severities. */

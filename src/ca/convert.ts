@@ -1,6 +1,6 @@
 // Conversion between a PV's native type and the DBR type a client asks for.
 
-import { DBR_VALUE_TYPES, MAX_STRING_SIZE, dbrFamily, dbrValueType, type DbrValueType } from './constants.ts';
+import { DBR, DBR_VALUE_TYPES, MAX_STRING_SIZE, dbrFamily, dbrValueType, type DbrValueType } from './constants.ts';
 import { toEpicsTimestamp, type DbrInput } from './dbr.ts';
 import type { CaNativeType, CaPvMetadata, CaPvSnapshot, CaValue } from './source.ts';
 
@@ -66,6 +66,7 @@ export function snapshotToDbr(
   dbrType: number,
   count: number,
 ): DbrInput {
+  if (dbrType === DBR.CLASS_NAME) return { value: [meta.className ?? 'pvtree'] };
   const want = dbrValueType(dbrType);
   const family = dbrFamily(dbrType);
   const raw = snapshot.value;
@@ -88,6 +89,10 @@ export function snapshotToDbr(
   if (family === 'plain') return data;
   data.status = snapshot.status;
   data.severity = snapshot.severity;
+  if (dbrType === DBR.STSACK_STRING) {
+    data.ackt = 0;
+    data.acks = 0;
+  }
   if (family === 'time') {
     data.timestamp = toEpicsTimestamp(snapshot.timestamp.secondsPastEpoch, snapshot.timestamp.nanoseconds);
     return data;

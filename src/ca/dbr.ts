@@ -3,13 +3,14 @@
 // (including the RISC padding fields) used on the wire.
 
 import {
-  DBR_LAST,
+  DBR,
   MAX_ENUM_STATES,
   MAX_ENUM_STRING_SIZE,
   MAX_STRING_SIZE,
   MAX_UNITS_SIZE,
   dbrFamily,
   dbrValueType,
+  isValidDbrType,
   type DbrFamily,
   type DbrValueType,
 } from './constants.ts';
@@ -39,6 +40,9 @@ export interface DbrData {
   upperControl?: number;
   lowerControl?: number;
   enumStrings?: string[];
+  /** DBR_STSACK_STRING only: acknowledge-transient flag and unacknowledged severity. */
+  ackt?: number;
+  acks?: number;
 }
 
 /** What encodeDbr accepts: like DbrData, but the values may be any array-like (e.g. a Float64Array). */
@@ -59,6 +63,7 @@ export function dbrElementSize(dbrType: number): number {
   return ELEMENT_SIZE[dbrValueType(dbrType)];
 }
 export function dbrMetaSize(dbrType: number): number {
+  if (dbrType === DBR.STSACK_STRING) return 8;
   return META_SIZE[dbrFamily(dbrType)][dbrValueType(dbrType)];
 }
 /** Unpadded payload size of a DBR structure with `count` elements. */
@@ -134,16 +139,19 @@ const LIMITS_CTRL = [...LIMITS_GR, 'upperControl', 'lowerControl'] as const;
  * elements are zero. The result is not padded (encodeFrame pads to 8 bytes).
  */
 export function encodeDbr(dbrType: number, data: DbrInput, count = data.value.length): Uint8Array {
-  if (!Number.isInteger(dbrType) || dbrType < 0 || dbrType > DBR_LAST)
-    throw new CaProtocolError('bad-dbr-type', `unsupported DBR type ${dbrType}`);
+  if (!isValidDbrType(dbrType)) throw new CaProtocolError('bad-dbr-type', `unsupported DBR type ${dbrType}`);
   const type = dbrValueType(dbrType);
   const family = dbrFamily(dbrType);
-  const meta = META_SIZE[family][type];
+  const meta = dbrMetaSize(dbrType);
   const out = new Uint8Array(meta + ELEMENT_SIZE[type] * count);
   const dv = new DataView(out.buffer);
   if (family !== 'plain') {
     dv.setInt16(0, data.status ?? 0);
     dv.setInt16(2, data.severity ?? 0);
+  }
+  if (dbrType === DBR.STSACK_STRING) {
+    dv.setUint16(4, data.ackt ?? 0);
+    dv.setUint16(6, data.acks ?? 0);
   }
   if (family === 'time') {
     dv.setUint32(4, (data.timestamp?.secondsPastEpoch ?? 0) >>> 0);
@@ -194,11 +202,10 @@ function isNumeric(v: ArrayLike<number> | ArrayLike<string>): v is ArrayLike<num
 
 /** Decodes a DBR structure of `count` elements. Throws CaProtocolError when the payload is too short. */
 export function decodeDbr(dbrType: number, count: number, payload: Uint8Array): DbrData {
-  if (!Number.isInteger(dbrType) || dbrType < 0 || dbrType > DBR_LAST)
-    throw new CaProtocolError('bad-dbr-type', `unsupported DBR type ${dbrType}`);
+  if (!isValidDbrType(dbrType)) throw new CaProtocolError('bad-dbr-type', `unsupported DBR type ${dbrType}`);
   const type = dbrValueType(dbrType);
   const family = dbrFamily(dbrType);
-  const meta = META_SIZE[family][type];
+  const meta = dbrMetaSize(dbrType);
   // Clients send a lone DBR_STRING shortened to its NUL (e.g. 8 bytes for "2.5"),
   // so string elements are read up to the end of the payload.
   const need = type === 'string' ? meta + (count > 0 ? (count - 1) * MAX_STRING_SIZE + 1 : 0) : meta + ELEMENT_SIZE[type] * count;
@@ -209,6 +216,10 @@ export function decodeDbr(dbrType: number, count: number, payload: Uint8Array): 
   if (family !== 'plain') {
     out.status = dv.getInt16(0);
     out.severity = dv.getInt16(2);
+  }
+  if (dbrType === DBR.STSACK_STRING) {
+    out.ackt = dv.getUint16(4);
+    out.acks = dv.getUint16(6);
   }
   if (family === 'time') {
     out.timestamp = { secondsPastEpoch: dv.getUint32(4), nanoseconds: dv.getUint32(8) };

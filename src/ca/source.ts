@@ -41,6 +41,8 @@ export interface CaPvMetadata {
   lowerControl?: number;
   /** State names of an 'enum' PV (at most 16 of 25 characters are sent). */
   enumStrings?: string[];
+  /** Reported for DBR_CLASS_NAME (a record type name in an IOC); default "pvtree". */
+  className?: string;
 }
 
 /** Who asked and how, passed to write() for logging or authorisation. */

@@ -242,6 +242,23 @@ for (const family of DBR_FAMILIES) {
   }
 }
 
+test('DBR special types: PUT_ACKT/PUT_ACKS, STSACK_STRING, CLASS_NAME', () => {
+  for (const code of [DBR.PUT_ACKT, DBR.PUT_ACKS]) {
+    const b = encodeDbr(code, { value: [2] });
+    assert.equal(b.length, 2);
+    assert.deepEqual(decodeDbr(code, 1, b), { value: [2] });
+  }
+  const st = { value: ['HIGH alarm'], status: 4, severity: 1, ackt: 1, acks: 2 };
+  const sb = encodeDbr(DBR.STSACK_STRING, st);
+  assert.equal(sb.length, 48);
+  assert.equal(dbrMetaSize(DBR.STSACK_STRING), 8);
+  assert.deepEqual(decodeDbr(DBR.STSACK_STRING, 1, sb), st);
+  const cb = encodeDbr(DBR.CLASS_NAME, { value: ['ai'] });
+  assert.equal(cb.length, 40);
+  assert.deepEqual(decodeDbr(DBR.CLASS_NAME, 1, cb), { value: ['ai'] });
+  assert.throws(() => encodeDbr(39, { value: [1] }), { name: 'CaProtocolError' });
+});
+
 test('DBR: encoding fewer values than count zero-fills; too-short payload is a typed error', () => {
   const b = encodeDbr(DBR.DOUBLE, { value: [1, 2] }, 4);
   assert.deepEqual(decodeDbr(DBR.DOUBLE, 4, b).value, [1, 2, 0, 0]);

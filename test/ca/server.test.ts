@@ -243,6 +243,12 @@ test('reads convert the native type to the requested DBR type', async () => {
     assert.deepEqual((await get(cl, wf.sid, DBR.STRING, 2)).data!.value, ['1.5', '2.5']);
     assert.equal((await get(cl, wf.sid, DBR.DOUBLE, 17)).status, ECA.BADCOUNT);
     assert.equal((await get(cl, wf.sid, 99)).status, ECA.BADTYPE);
+    assert.equal((await put(cl, wf.sid, DBR.PUT_ACKS, [1])).status, ECA.PUTFAIL);
+
+    assert.deepEqual((await get(cl, ai.sid, DBR.CLASS_NAME)).data!.value, ['pvtree']);
+    const sa = (await get(cl, ai.sid, DBR.STSACK_STRING)).data!;
+    assert.deepEqual([sa.value[0], sa.status, sa.severity, sa.ackt, sa.acks], ['3.250', 0, 0, 0, 0]);
+    assert.equal((await get(cl, ai.sid, 39)).status, ECA.BADTYPE);
 
     const sh = await cl.open('t:short', 5);
     const ctrlShort = (await get(cl, sh.sid, DBR.CTRL_SHORT)).data!;
