@@ -294,12 +294,14 @@ print(json.dumps(out))
   }
 });
 
-test('pyepics: camonitor sees value changes posted by the server side', { timeout: 60000 }, async (t) => {
+test('pyepics: camonitor and PV callbacks see values, enums, alarms and array lengths posted by the server side', { timeout: 60000 }, async (t) => {
   if (!havePyepics) return t.skip(SKIP);
   const src = source();
   const server = await startServer({ source: src });
   const ai = src.lookup('peer:ai') as CaMemoryPv;
   const mbbo = src.lookup('peer:mbbo') as CaMemoryPv;
+  const ao = src.lookup('peer:ao') as CaMemoryPv;
+  const wf = src.lookup('peer:wf') as CaMemoryPv;
   try {
     const script = `${PY_PRELUDE}
 seen = []
@@ -312,16 +314,26 @@ def cb(pvname=None, value=None, char_value=None, **kw):
     print('VAL %s %s' % (pvname, value), flush=True)
 epics.camonitor('peer:ai', callback=cb)
 epics.camonitor('peer:mbbo', callback=cb)
+sev = []
+def cb_alarm(pvname=None, value=None, severity=None, status=None, **kw):
+    sev.append([float(value), severity, status])
+ao = epics.PV('peer:ao', callback=cb_alarm, form='time', auto_monitor=True)
+ao.wait_for_connection(5)
+wf_counts = []
+def cb_wf(pvname=None, value=None, **kw):
+    wf_counts.append(len(value))
+wf = epics.PV('peer:wf', callback=cb_wf, auto_monitor=True)
+wf.wait_for_connection(5)
 t0 = time.time()
 # camonitor() does not call back for the initial value; make sure both are connected and subscribed.
 g('peer:ai')
 g('peer:mbbo')
 ca.pend_event(0.3)
 print('READY', flush=True)
-while time.time() - t0 < 20 and not (42.5 in seen and 'Three' in strs):
+while time.time() - t0 < 20 and not (42.5 in seen and 'Three' in strs and any(x[1] == 2 for x in sev) and 6 in wf_counts):
     time.sleep(0.02)
 epics.camonitor_clear('peer:ai')
-print(json.dumps({'seen': seen, 'strs': strs}))
+print(json.dumps({'seen': seen, 'strs': strs, 'sev': sev, 'wf_counts': wf_counts}))
 `;
     let ready = false;
     const r = await runPython(script, await caEnv(server), 40000, (line) => {
@@ -333,6 +345,8 @@ print(json.dumps({'seen': seen, 'strs': strs}))
             await sleep(100);
           }
           mbbo.set(3);
+          ao.set(150, { status: 3, severity: 2 });
+          wf.set([1, 2, 3, 4, 5, 6]);
         })();
       }
     });
@@ -344,6 +358,12 @@ print(json.dumps({'seen': seen, 'strs': strs}))
       [10, 20, 42.5],
     );
     assert.ok((o.strs as string[]).includes('Three'), `enum strings ${JSON.stringify(o.strs)}`);
+    const sev = o.sev as [number, number, number][];
+    assert.deepEqual(sev[0], [1.5, 0, 0], 'PV callback gets the initial value');
+    assert.deepEqual(sev.at(-1), [150, 2, 3], 'alarm status/severity reach the client');
+    const counts = o.wf_counts as number[];
+    assert.equal(counts[0], 4);
+    assert.ok(counts.includes(6), `array monitor follows the length: ${JSON.stringify(counts)}`);
   } finally {
     await server.stop();
   }
