@@ -19,6 +19,7 @@ export interface BlockMember {
 
 /** Where a block lives: the device resolves its address and memory when a transaction runs. */
 export interface BlockHost {
+  readonly root?: { _beginUpdate(): void; _endUpdate(): void } | undefined;
   readonly address: number;
   readonly memory: Memory;
   readonly timeout: number;
@@ -100,8 +101,15 @@ export class Block {
       const wo = this.woMask;
       if (wo) for (let i = 0; i < data.length; i++) this.shadow[i] = (this.shadow[i] & wo[i]) | (data[i] & ~wo[i]);
       else this.shadow.set(data);
+      // decode every member before anyone is told, so links see a consistent block
       const now = Date.now();
-      for (const m of this.readable) m._blockRead(now);
+      const root = this.host.root;
+      root?._beginUpdate();
+      try {
+        for (const m of this.readable) m._blockRead(now);
+      } finally {
+        root?._endUpdate();
+      }
     } finally {
       this._release();
     }

@@ -112,12 +112,22 @@ export class Root extends Device {
    * when the outermost group ends.
    */
   async updateGroup<R>(fn: () => Promise<R> | R): Promise<R> {
-    this._groupDepth++;
+    this._beginUpdate();
     try {
       return await fn();
     } finally {
-      if (--this._groupDepth === 0) this._flush();
+      this._endUpdate();
     }
+  }
+
+  /** @internal Synchronous form of updateGroup (blocks use it around decoding a read). */
+  _beginUpdate(): void {
+    this._groupDepth++;
+  }
+
+  /** @internal */
+  _endUpdate(): void {
+    if (--this._groupDepth === 0) this._flush();
   }
 
   /** @internal */

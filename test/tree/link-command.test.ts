@@ -110,3 +110,18 @@ test('RemoteCommand: toggle, touch, setArg, memory errors', async () => {
   await status.get();
   assert.equal(reset.value, 0);
 });
+
+test('a link over two fields of one block sees the whole read at once', async () => {
+  const root = new Root({ pollEn: false });
+  const dev = new Device({ name: 'Dev' });
+  const lo = new RemoteVariable({ name: 'Lo', offset: 0, bitSize: 16 });
+  const hi = new RemoteVariable({ name: 'Hi', offset: 2, bitSize: 16 });
+  const both = new LinkVariable({ name: 'Both', typeStr: 'UInt32', dependencies: [lo, hi], linkedGet: () => (hi.value as number) * 65536 + (lo.value as number) });
+  dev.add(lo, hi, both);
+  root.add(dev);
+  const seen: unknown[] = [];
+  both.addListener((_p, vv) => seen.push(vv.value));
+  (root.memBase as import('../../src/tree/index.ts').Emulate).writeBytes(0, new Uint8Array([1, 0, 2, 0]));
+  await lo.get();
+  assert.deepEqual(seen, [0x20001], 'one notification, no half-updated intermediate value');
+});
