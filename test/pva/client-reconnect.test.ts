@@ -2,6 +2,9 @@
 // monitors resubscribed), and several servers found by one client.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer, type Socket } from 'node:net';
+import { Writer, STATUS_OK } from '../../src/pvdata/index.ts';
+import { encodeMessage } from '../../src/pva/messages.ts';
 import { PvaClient, type MonitorEvent } from '../../src/pva/client/index.ts';
 import type { PVStructure } from '../../src/pvdata/index.ts';
 import { newClient, sleep, startServer, until } from '../cli/fixtures.ts';
@@ -58,6 +61,58 @@ describe('PvaClient reconnect', () => {
     } finally {
       client.close();
       await fx.server.stop();
+    }
+  });
+});
+
+describe('PvaClient keep-alive', () => {
+  it('idle circuits stay up through echoes', async () => {
+    const fx = await startServer();
+    const client = newClient(fx.server.udpPort, { echoInterval: 0.1 });
+    try {
+      await client.get('test:ai');
+      await sleep(500);
+      assert.equal(fx.server.connectionCount, 1);
+      assert.equal((await client.get('test:ai')).get('value'), 3.25);
+      assert.equal(fx.server.connectionCount, 1);
+    } finally {
+      client.close();
+      await fx.server.stop();
+    }
+  });
+
+  it('a server that goes silent is dropped and reconnected to', async () => {
+    let connections = 0;
+    const sockets = new Set<Socket>();
+    const silent = createServer((s) => {
+      connections++;
+      sockets.add(s);
+      const w = new Writer(true);
+      encodeMessage(w, { type: 'setByteOrder', bigEndian: false });
+      encodeMessage(w, { type: 'validationRequest', bufferSize: 65536, registrySize: 0x7fff, methods: ['anonymous'] });
+      s.write(w.toBuffer());
+      let validated = false;
+      s.on('data', () => {
+        if (validated) return; // ignore everything after the handshake, echoes included
+        validated = true;
+        const v = new Writer(true);
+        encodeMessage(v, { type: 'validated', status: STATUS_OK });
+        s.write(v.toBuffer());
+      });
+      s.on('error', () => {});
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    const port = (silent.address() as { port: number }).port;
+    const client = new PvaClient({ addrList: [], autoAddrList: false, nameServers: [], echoInterval: 0.1 });
+    try {
+      await assert.rejects(client.get('x:y', { server: `127.0.0.1:${port}`, timeout: 2 }), {
+        message: `x:y: not connected to 127.0.0.1:${port} (timeout 2 s)`,
+      });
+      assert.ok(connections >= 2, `${connections} connections`);
+    } finally {
+      client.close();
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => silent.close(() => r()));
     }
   });
 });

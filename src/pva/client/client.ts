@@ -83,6 +83,8 @@ class Circuit {
   readonly channels = new Set<Channel>();
   ready = false;
   closed = false;
+  lastRx = Date.now();
+  keepAlive: NodeJS.Timeout | undefined;
   constructor(
     readonly key: string,
     readonly host: string,
@@ -327,6 +329,7 @@ export class PvaClient {
       for (const s of ch.subs) s.closeQuietly();
     }
     for (const c of this.circuits.values()) {
+      if (c.keepAlive) clearInterval(c.keepAlive);
       c.closed = true;
       c.conn.closed('client closed');
       c.socket.destroy();
@@ -631,7 +634,19 @@ export class PvaClient {
       ),
     );
     this.circuits.set(key, c);
-    socket.on('data', (d) => c.conn.receive(d));
+    socket.on('data', (d) => {
+      c.lastRx = Date.now();
+      c.conn.receive(d);
+    });
+    const period = this.config.echoInterval * 1000;
+    if (period > 0) {
+      c.keepAlive = setInterval(() => {
+        const idle = Date.now() - c.lastRx;
+        if (idle >= 2 * period) socket.destroy(); // silent server: treat as gone
+        else if (idle >= period / 2) c.conn.echo();
+      }, period / 2);
+      c.keepAlive.unref();
+    }
     socket.on('error', () => {});
     socket.on('close', () => this.circuitLost(c));
     return c;
@@ -688,6 +703,7 @@ export class PvaClient {
   }
 
   private circuitLost(c: Circuit): void {
+    if (c.keepAlive) clearInterval(c.keepAlive);
     const wasClosed = c.closed;
     c.closed = true;
     if (this.circuits.get(c.key) === c) this.circuits.delete(c.key);

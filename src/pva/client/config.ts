@@ -16,6 +16,8 @@ export interface ClientConfig {
   /** First search retry interval and its ceiling, milliseconds (the interval doubles). */
   searchInterval: number;
   searchMaxInterval: number;
+  /** Keep-alive echo period on idle circuits, seconds; a circuit silent for twice this is dropped. */
+  echoInterval: number;
   /** Authentication offered in the handshake. */
   auth: 'ca' | 'anonymous';
   user?: string;
@@ -46,6 +48,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ClientConfi
     timeout: 5,
     searchInterval: 100,
     searchMaxInterval: 5000,
+    echoInterval: 15,
     auth: 'ca',
   };
 }

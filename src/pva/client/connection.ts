@@ -132,8 +132,7 @@ export class ClientConnection {
         this.writeNow({ type: 'echoResponse', value: m.value });
         return;
       case 'echo':
-        // server echo request (application form): reply with the same payload
-        if (m.fromServer) this.writeNow({ type: 'echo', fromServer: false, payload: m.payload });
+        // the server's answer to our keep-alive echo: receiving anything is what counts
         return;
       case 'searchResponse':
         this.cb.onSearchResponse?.(m);
@@ -238,6 +237,11 @@ export class ClientConnection {
 
   opRequest(m: Omit<OpRequestMsg, 'type'>): void {
     this.sendBytes(this.encode((w) => encodeOpRequest(w, m)));
+  }
+
+  /** Keep-alive: an application ECHO, which the server answers. */
+  echo(): void {
+    if (this.state === 'ready') this.write({ type: 'echo', fromServer: false, payload: Buffer.alloc(0) });
   }
 
   getField(sid: number, ioid: number, subField = ''): void {
