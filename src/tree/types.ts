@@ -222,6 +222,11 @@ export function coerceValue(info: TypeInfo, v: unknown): Value {
   const src = v as ArrayLike<unknown>;
   if (src.length !== info.length) throw new VariableError(`expected ${info.length} values for ${info.typeStr}, got ${src.length}`);
   const out = newArray(info, src.length) as unknown[];
+  // same typed-array class and full-width elements: every value is already in range
+  if (ArrayBuffer.isView(v) && v.constructor === out.constructor && (info.base === 'Float' || containerBits(info.bits) === info.bits)) {
+    (out as unknown as NumericArray).set(v as never);
+    return out as unknown as ArrayValue;
+  }
   const big = out instanceof BigInt64Array || out instanceof BigUint64Array;
   for (let i = 0; i < src.length; i++) {
     let e: unknown;

@@ -64,6 +64,13 @@ test('range errors never wrap', async () => {
   const arr = new LocalVariable({ name: 'Arr', value: [0, 0], typeStr: 'Int8[2]' });
   await assert.rejects(arr.set([1, 200]), /element 1/);
   await assert.rejects(arr.set([1]), /expected 2 values/);
+  const u12 = new LocalVariable({ name: 'U12', value: new Uint16Array(2), typeStr: 'UInt12[2]' });
+  await assert.rejects(u12.set(new Uint16Array([1, 5000])), /element 1/);
+  const i32 = new LocalVariable({ name: 'I32', value: new Int32Array(2) });
+  const src = new Int32Array([5, -6]);
+  await i32.set(src);
+  src[0] = 99;
+  assert.deepEqual([...i32.value], [5, -6], 'set copies its input');
 });
 
 test('python display formats', () => {
