@@ -68,7 +68,7 @@ export function dbrMetaSize(dbrType: number): number {
 }
 /** Unpadded payload size of a DBR structure with `count` elements. */
 export function dbrPayloadSize(dbrType: number, count: number): number {
-  return dbrMetaSize(dbrType) + dbrElementSize(dbrType) * count;
+  return dbrMetaSize(dbrType) + dbrElementSize(dbrType) * Math.max(count, 1);
 }
 
 const enc = new TextEncoder();
@@ -136,14 +136,17 @@ const LIMITS_CTRL = [...LIMITS_GR, 'upperControl', 'lowerControl'] as const;
 
 /**
  * Encodes a DBR structure. `count` defaults to the number of values; missing
- * elements are zero. The result is not padded (encodeFrame pads to 8 bytes).
+ * elements are zero. With count 0 (an empty array) the structure still holds one
+ * zero element, as dbr_size_n() sizes it. The result is not padded (encodeFrame
+ * pads to 8 bytes).
  */
 export function encodeDbr(dbrType: number, data: DbrInput, count = data.value.length): Uint8Array {
   if (!isValidDbrType(dbrType)) throw new CaProtocolError('bad-dbr-type', `unsupported DBR type ${dbrType}`);
   const type = dbrValueType(dbrType);
   const family = dbrFamily(dbrType);
   const meta = dbrMetaSize(dbrType);
-  const out = new Uint8Array(meta + ELEMENT_SIZE[type] * count);
+  // Like dbr_size_n(), a structure always has room for at least one element.
+  const out = new Uint8Array(meta + ELEMENT_SIZE[type] * Math.max(count, 1));
   const dv = new DataView(out.buffer);
   if (family !== 'plain') {
     dv.setInt16(0, data.status ?? 0);

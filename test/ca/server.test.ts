@@ -439,6 +439,14 @@ test('monitors honour the event mask; cancel stops updates; count 0 follows the 
     const second = await cl.waitFor('eventAddReply', (m) => m.subscriptionId === 10 && m.count === 7);
     assert.deepEqual(decodeDbr(second.dataType, second.count, second.data).value, [1, 2, 3, 4, 5, 6, 7]);
 
+    // An empty array: count 0 in the reply, one zero element of room as dbr_size_n() has it.
+    wf.set([]);
+    const empty = await cl.waitFor('eventAddReply', (m) => m.subscriptionId === 10 && m.count === 0);
+    assert.equal(empty.data.length, 8);
+    assert.deepEqual(decodeDbr(empty.dataType, empty.count, empty.data).value, []);
+    const emptyRead = await get(cl, w.sid, DBR.TIME_DOUBLE, 0);
+    assert.deepEqual([emptyRead.count, emptyRead.data!.value], [0, []]);
+
     // Clearing the channel releases its subscriptions.
     cl.send({ kind: 'clearChannel', sid: w.sid, cid: 2 });
     await cl.waitFor('clearChannel');
