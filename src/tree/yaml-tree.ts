@@ -187,6 +187,14 @@ function varCommon(w: string, o: Obj) {
   };
 }
 
+/** An enum variable's value may be written as its choice name ('value: Auto'). */
+function initialValue(where: string, o: Obj, e: Record<number, string> | undefined): unknown {
+  const v = o.value;
+  if (typeof v !== 'string' || !e) return v;
+  for (const [k, name] of Object.entries(e)) if (name === v) return Number(k);
+  fail(where, `value '${v}' is not one of ${Object.values(e).join(', ')}`);
+}
+
 function wrap<T>(where: string, fn: () => T): T {
   try { return fn(); } catch (e) {
     if (e instanceof TreeYamlError) throw e;
@@ -201,10 +209,10 @@ function buildVariable(where: string, o: Obj, dev: Device, root: Root, ctx: Ctx)
   const c = varCommon(w, o);
   if (kind === 'local') {
     if (o.value === undefined && o.typeStr === undefined) fail(w, "a local variable needs 'value' or 'typeStr'");
-    wrap(w, () => dev.add(new LocalVariable({ ...c, value: o.value as never, typeStr: str(w, o, 'typeStr') })));
+    wrap(w, () => dev.add(new LocalVariable({ ...c, value: initialValue(w, o, c.enum) as never, typeStr: str(w, o, 'typeStr') })));
   } else if (kind === 'remote') {
     wrap(w, () => dev.add(new RemoteVariable({
-      ...c, value: o.value as never, offset: num(w, o, 'offset', true)!, bitSize: bits(w, o, 'bitSize'), bitOffset: bits(w, o, 'bitOffset'),
+      ...c, value: initialValue(w, o, c.enum) as never, offset: num(w, o, 'offset', true)!, bitSize: bits(w, o, 'bitSize'), bitOffset: bits(w, o, 'bitOffset'),
       base: oneOf<Base>(w, o, 'base', BASES), numValues: num(w, o, 'numValues'), valueBits: num(w, o, 'valueBits'),
       valueStride: num(w, o, 'valueStride'), verify: bool(w, o, 'verify'),
     })));

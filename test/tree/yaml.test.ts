@@ -109,6 +109,7 @@ devices:
       - { name: Counter, kind: remote, offset: 0x0, bitSize: 32, base: UInt, mode: RO, pollInterval: 1 }
       - { name: Gain, kind: local, value: 1.5, typeStr: Float64, units: dB, minimum: 0, maximum: 10, lowAlarm: 0.5, highWarning: 8, disp: '{:.2f}' }
       - { name: Mode, kind: local, value: 0, enum: {0: Off, 1: On, 2: Auto} }
+      - { name: Mode2, value: Auto, enum: {0: Off, 1: On, 2: Auto} }
       - { name: Wave, kind: local, value: [1,2,3,4], typeStr: 'Float64[4]' }
       - { name: Hidden, kind: local, value: 1, groups: [NoServe], hidden: true }
       - { name: GainAlias, kind: link, variable: Dev.Gain }
@@ -140,6 +141,7 @@ test('declarative tree from YAML', async () => {
   assert.deepEqual([gain.units, gain.minimum, gain.maximum, gain.lowAlarm, gain.highWarning, gain.disp], ['dB', 0, 10, 0.5, 8, '{:.2f}']);
   assert.equal(n<LocalVariable>('Dev.Mode').nativeType.kind, 'enum');
   assert.equal(n<LocalVariable>('Dev.Wave').typeStr, 'Float64[4]');
+  assert.equal(n<LocalVariable>('Dev.Mode2').value, 2);
   assert.ok(n<LocalVariable>('Dev.Hidden').hidden && n<LocalVariable>('Dev.Hidden').inGroup('NoServe'));
   assert.ok(n<LinkVariable>('Dev.GainAlias') instanceof LinkVariable);
   assert.equal(n<LocalVariable>('Dev.Huge').value, 2n ** 64n - 1n);
@@ -176,6 +178,7 @@ test('YAML tree errors name the bad entry', () => {
     ['root: { nam: X }\n', /root: unknown key 'nam'/],
     ['devices:\n  - name: D\n    variables:\n      - { name: M, value: 0, enum: {a: Off} }\n', /enum key 'a'/],
     ['- 1\n', /expected a mapping/],
+    ['variables:\n  - { name: M, value: Maybe, enum: {0: Off} }\n', /variables\[0\] \(M\): value 'Maybe' is not one of Off/],
   ];
   for (const [text, re] of bad) {
     assert.throws(() => loadTreeFromYaml(text), (e: Error) => e instanceof TreeYamlError && re.test(e.message), text);
