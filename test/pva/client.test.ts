@@ -1,7 +1,7 @@
 // pvtree client ↔ pvtree server on loopback: every operation, pvRequest selection, errors.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { PvaClient, PvaClientError, formatDelta, formatTree } from '../../src/pva/client/index.ts';
+import { PvaClient, PvaClientError, formatDelta, formatTree, type MonitorEvent } from '../../src/pva/client/index.ts';
 import { PVStructure, ntScalar, struct } from '../../src/pvdata/index.ts';
 import { newClient, sleep, startServer, until, type Fixture } from '../cli/fixtures.ts';
 
@@ -237,6 +237,47 @@ describe('PvaClient against PvaServer (loopback)', () => {
     await sleep(200);
     assert.deepEqual(events, []);
     sub.close();
+  });
+
+  it('a request for fields the PV lacks: server error passed through (get and monitor)', async () => {
+    await assert.rejects(client.get('test:ai', { request: 'field(nosuch)' }), (e: Error) => {
+      assert.match(e.message, /^test:ai: ./);
+      return true;
+    });
+    const events: MonitorEvent[] = [];
+    const sub = client.monitor('test:ai', () => assert.fail('no update expected'), {
+      request: 'field(nosuch)',
+      onEvent: (e) => events.push(e),
+    });
+    await until(() => events.some((e) => e.type === 'error'), 3000, 'error event');
+    const err = events.find((e) => e.type === 'error');
+    assert.ok(err && err.type === 'error' && /^test:ai: ./.test(err.error.message));
+    sub.close();
+  });
+
+  it('a PV removed from the server: monitors see a disconnect, gets no longer find it', async () => {
+    const { SharedPV } = await import('../../src/pva/server/index.ts');
+    const pv = SharedPV.mailbox().open(new PVStructure(ntScalar('double'), { value: 1 }));
+    fx.server.addPV('test:temp', pv);
+    const events: string[] = [];
+    const values: number[] = [];
+    const sub = client.monitor('test:temp', (v) => void values.push(v.get('value') as number), {
+      onEvent: (e) => events.push(e.type),
+    });
+    try {
+      await until(() => values.length === 1);
+      fx.server.removePV('test:temp');
+      await until(() => events.includes('disconnected'), 3000, 'disconnect');
+      await assert.rejects(client.get('test:temp', { timeout: 0.3 }), { message: 'test:temp: not found (timeout 0.3 s)' });
+      // and it comes back when the PV is added again
+      fx.server.addPV('test:temp', SharedPV.mailbox().open(new PVStructure(ntScalar('double'), { value: 2 })));
+      await until(() => values.length === 2, 3000, 'resubscribed');
+      assert.equal(values[1], 2);
+      assert.deepEqual(events, ['connected', 'disconnected', 'connected']);
+    } finally {
+      sub.close();
+      fx.server.removePV('test:temp');
+    }
   });
 
   it('bad pvRequest text is an error naming the PV', async () => {

@@ -442,7 +442,7 @@ export class PvaClient {
   }
 
   /** Starts finding a channel again: direct channels reconnect, others search. */
-  private lookFor(ch: Channel): void {
+  private lookFor(ch: Channel, backoff = false): void {
     if (this.closed || ch.state === 'closed') return;
     ch.circuit = undefined;
     ch.sid = -1;
@@ -453,9 +453,24 @@ export class PvaClient {
       return;
     }
     ch.state = 'searching';
+    if (backoff && ch.searchDelay > 0) {
+      // found but could not connect: keep backing off instead of searching again at once
+      ch.nextSearch = Date.now() + ch.searchDelay;
+      this.scheduleSearch(Math.min(ch.searchDelay, this.searchTimerDue()));
+      return;
+    }
     ch.searchDelay = 0;
     ch.nextSearch = 0;
     this.scheduleSearch(0);
+  }
+
+  /** Milliseconds until the pending search tick (Infinity if none). */
+  private searchTimerDue(): number {
+    let next = Infinity;
+    for (const ch of this.channels.values()) {
+      if (ch.state === 'searching' && !ch.server) next = Math.min(next, ch.nextSearch - Date.now());
+    }
+    return Math.max(0, next);
   }
 
   private scheduleSearch(delay: number): void {
@@ -730,7 +745,7 @@ export class PvaClient {
       t.unref();
       return;
     }
-    this.lookFor(ch);
+    this.lookFor(ch, was !== 'connected');
   }
 
   /** @internal used by subscriptions */
