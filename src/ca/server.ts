@@ -26,9 +26,9 @@ export interface CaServerOptions {
   beaconAddresses?: string[];
   /** Add interface broadcast addresses to the beacon list. Default: EPICS_CAS_AUTO_BEACON_ADDR_LIST, else EPICS_CA_AUTO_ADDR_LIST, else true. */
   autoBeaconAddresses?: boolean;
-  /** Longest beacon interval in seconds. Default: EPICS_CA_BEACON_PERIOD, else 15. */
+  /** Longest beacon interval in seconds. Default: EPICS_CAS_BEACON_PERIOD, else EPICS_CA_BEACON_PERIOD, else 15. */
   beaconPeriod?: number;
-  /** Port beacons are sent to. Default: EPICS_CA_REPEATER_PORT, else 5065. */
+  /** Port beacons are sent to. Default: EPICS_CAS_BEACON_PORT, else EPICS_CA_REPEATER_PORT, else 5065. */
   repeaterPort?: number;
   /** Set false to run without beacons. */
   beacons?: boolean;
@@ -65,11 +65,11 @@ function envStr(env: CaEnv, ...names: string[]): string | undefined {
   }
   return undefined;
 }
-function envInt(env: CaEnv, names: string[], dflt: number): number {
+function envInt(env: CaEnv, names: string[], dflt: number, max = Number.MAX_SAFE_INTEGER): number {
   const v = envStr(env, ...names);
   if (v === undefined) return dflt;
   const n = Number(v);
-  return Number.isFinite(n) && n >= 0 ? Math.trunc(n) : dflt;
+  return Number.isInteger(n) && n >= 0 && n <= max ? n : dflt;
 }
 function envBool(env: CaEnv, names: string[], dflt: boolean): boolean {
   const v = envStr(env, ...names);
@@ -96,16 +96,17 @@ function parseHostPort(s: string, dfltPort: number): { host: string; port: numbe
 /** Resolves options against the EPICS environment variables. */
 export function resolveCaServerConfig(options: Omit<CaServerOptions, 'source'> = {}): CaServerConfig {
   const env = options.env ?? process.env;
-  const port = options.port ?? envInt(env, ['EPICS_CAS_SERVER_PORT', 'EPICS_CA_SERVER_PORT'], CA_DEFAULT_SERVER_PORT);
+  const port = options.port ?? envInt(env, ['EPICS_CAS_SERVER_PORT', 'EPICS_CA_SERVER_PORT'], CA_DEFAULT_SERVER_PORT, 65535);
   const interfaces = options.interfaces ?? envList(env, 'EPICS_CAS_INTF_ADDR_LIST') ?? [];
-  const repeaterPort = options.repeaterPort ?? envInt(env, ['EPICS_CA_REPEATER_PORT'], CA_DEFAULT_REPEATER_PORT);
+  const repeaterPort =
+    options.repeaterPort ?? envInt(env, ['EPICS_CAS_BEACON_PORT', 'EPICS_CA_REPEATER_PORT'], CA_DEFAULT_REPEATER_PORT, 65535);
   const beaconList = options.beaconAddresses ?? envList(env, 'EPICS_CAS_BEACON_ADDR_LIST', 'EPICS_CA_ADDR_LIST') ?? [];
   const autoBeaconAddresses =
     options.autoBeaconAddresses ??
     (envStr(env, 'EPICS_CAS_AUTO_BEACON_ADDR_LIST') !== undefined
       ? envBool(env, ['EPICS_CAS_AUTO_BEACON_ADDR_LIST'], true)
       : envBool(env, ['EPICS_CA_AUTO_ADDR_LIST'], true));
-  const periodStr = envStr(env, 'EPICS_CA_BEACON_PERIOD');
+  const periodStr = envStr(env, 'EPICS_CAS_BEACON_PERIOD', 'EPICS_CA_BEACON_PERIOD');
   const envPeriod = periodStr !== undefined && Number(periodStr) > 0 ? Number(periodStr) : 15;
   const maxArray = envInt(env, ['EPICS_CA_MAX_ARRAY_BYTES'], 0);
   return {

@@ -96,6 +96,13 @@ test('config: options, then EPICS_* environment, then defaults', () => {
   assert.equal(resolveCaServerConfig({ env: { EPICS_CA_AUTO_ADDR_LIST: 'NO' } }).autoBeaconAddresses, false);
   assert.deepEqual(resolveCaServerConfig({ env: { EPICS_CA_ADDR_LIST: '10.0.0.255' } }).beaconAddresses, [{ host: '10.0.0.255', port: 5065 }]);
   assert.equal(resolveCaServerConfig({ port: 1234, env: { EPICS_CA_SERVER_PORT: '6064' } }).port, 1234);
+  const cas = resolveCaServerConfig({
+    env: { EPICS_CAS_BEACON_PORT: '7065', EPICS_CA_REPEATER_PORT: '6065', EPICS_CAS_BEACON_PERIOD: '3', EPICS_CA_BEACON_PERIOD: '9' },
+  });
+  assert.deepEqual([cas.repeaterPort, cas.beaconPeriod], [7065, 3]);
+  // Bad values fall back to the defaults.
+  const bad = resolveCaServerConfig({ env: { EPICS_CA_SERVER_PORT: 'abc', EPICS_CA_BEACON_PERIOD: '-1', EPICS_CA_REPEATER_PORT: '70000' } });
+  assert.deepEqual([bad.port, bad.beaconPeriod, bad.repeaterPort], [5064, 15, 5065]);
 });
 
 test('a taken TCP port falls back to an ephemeral one; UDP stays on the configured port, shared', async () => {
