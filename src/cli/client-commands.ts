@@ -1,6 +1,6 @@
 // pvtree get | put | monitor | call | info | list: pvAccess client tools, output modelled on pvxs's
 // pvxget / pvxput / pvxmonitor / pvxcall / pvxinfo / pvxlist.
-import { PvaClient, PvaClientError, formatDelta, formatTree, type ClientConfig } from '../pva/client/index.ts';
+import { PvaClient, PvaClientError, formatClassic, formatDelta, formatTree, type ClientConfig } from '../pva/client/index.ts';
 import type { PVStructure } from '../pvdata/index.ts';
 import { UsageError, numberOpt, parseArgs, stringOpt, type OptSpec, type Parsed } from './args.ts';
 
@@ -33,7 +33,7 @@ const USAGE: Record<string, string> = {
     '  -h             Show this message.\n' +
     '  -r <req>       pvRequest, e.g. \'field(value,alarm)\'. Default: all fields.\n' +
     '  -w <sec>       Operation timeout in seconds. Default 5.\n' +
-    '  -F <fmt>       Output format: delta (default) or tree.\n' +
+    '  -F <fmt>       Output format: delta (default, pvxget), tree, or pvget (pvAccessCPP one-line).\n' +
     '  -v             Make more noise (effective configuration, server address).\n',
   put:
     'Usage: pvtree put [options] <pvname> <value>\n' +
@@ -54,7 +54,7 @@ const USAGE: Record<string, string> = {
     '                 fewer than N updates arrived). Default: no limit.\n' +
     '  -q <N>         (--queue-size) Monitor queue size.\n' +
     '  -p             (--pipeline) Flow control: acknowledge updates.\n' +
-    '  -F <fmt>       Output format: delta (default) or tree.\n' +
+    '  -F <fmt>       Output format: delta (default, pvxmonitor), tree, or pvget (one line).\n' +
     '  -v             Make more noise.\n',
   call:
     'Usage: pvtree call [options] <pvname> [<arg>=<value> ...]\n\n' +
@@ -104,13 +104,16 @@ function errText(e: unknown): string {
   return String(e);
 }
 
-function format(p: Parsed): 'delta' | 'tree' {
+type Format = 'delta' | 'tree' | 'pvget';
+
+function format(p: Parsed): Format {
   const f = stringOpt(p, 'format') ?? 'delta';
-  if (f !== 'delta' && f !== 'tree') throw new UsageError(`unknown format '${f}' (delta or tree)`);
+  if (f !== 'delta' && f !== 'tree' && f !== 'pvget') throw new UsageError(`unknown format '${f}' (delta, tree or pvget)`);
   return f;
 }
 
-function show(name: string, v: PVStructure, fmt: 'delta' | 'tree'): string {
+function show(name: string, v: PVStructure, fmt: Format): string {
+  if (fmt === 'pvget') return formatClassic(name, v);
   return fmt === 'tree' ? `${name}\n${indentLines(formatTree(v), '    ')}` : `${name}\n${formatDelta(v)}`;
 }
 

@@ -84,6 +84,20 @@ describe('pvtree client CLI (child processes, loopback server)', () => {
     );
   });
 
+  it('get -F pvget prints the pvAccessCPP one-line form; -F tree the tree', async () => {
+    const r = await run(['get', '-F', 'pvget', '-r', 'field(value)', 'test:ai', 'test:enum', 'test:wf'], udp);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(
+      r.stdout,
+      'test:ai <undefined>              3.25 \n' +
+        'test:enum <undefined>              (1) One\n' +
+        'test:wf <undefined>              [1.5,2.5,3.5,4.5]\n',
+    );
+    const t = await run(['get', '-F', 'tree', '-r', 'field(value)', 'test:ai'], udp);
+    assert.equal(t.code, 0, t.stderr);
+    assert.match(t.stdout, /^test:ai\n {4}struct "epics:nt\/NTScalar:1\.0" \{\n {8}double value = 3\.25\n/);
+  });
+
   it('get of an unknown PV: message naming it on stderr, non-zero exit', async () => {
     const r = await run(['get', '-w', '0.5', 'test:nosuch'], udp);
     assert.equal(r.code, 1);
@@ -167,6 +181,12 @@ describe('pvtree client CLI (child processes, loopback server)', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^test:mon\n {4}value double = 3\.25\ntest:mon\n {4}value double = 1\n/);
     fx.pvs.mon.post({ value: 3.25 });
+  });
+
+  it('monitor with a request the server refuses exits 1 with the server message', async () => {
+    const r = await run(['monitor', '-r', 'field(nosuch)', 'test:ai'], udp);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /\nError: test:ai: ./);
   });
 
   it('monitor of an unknown PV with -w fails naming it', async () => {

@@ -5,7 +5,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
-import { PvaClient, formatDelta, formatTree } from '../../src/pva/client/index.ts';
+import { PvaClient, formatClassic, formatDelta, formatTree } from '../../src/pva/client/index.ts';
 import { Framer } from '../../src/pva/framer.ts';
 import { decodeMessage, ProtocolError, type Frame, type PvaMessage } from '../../src/pva/messages.ts';
 import { Cmd, FLAG_BIG_ENDIAN, FLAG_CONTROL, MONITOR_START } from '../../src/pva/protocol.ts';
@@ -125,6 +125,23 @@ describe('client against replayed pvxs server replies', () => {
         const vr = fake.received[0];
         assert.ok(vr.type === 'validationReply' && vr.method === 'ca');
       });
+    });
+  }
+
+  for (const op of ['get-ai', 'get-mbbo', 'get-str', 'get-wf', 'get-ai-field-value']) {
+    it(`pvxs-${op} replies in the pvget (pvAccessCPP) one-line form match pvacpp-${op}`, async () => {
+      const tz = process.env.TZ;
+      process.env.TZ = 'UTC'; // the recordings were made on a UTC host
+      try {
+        await withFake(`pvxs-${op}`, async (client, server, _fake, cap) => {
+          const pv = cap.command.split(' ').pop()!;
+          const v = await client.get(pv, { server, request: op.endsWith('field-value') ? 'field(value)' : undefined });
+          assert.equal(formatClassic(pv, v), loadCapture(`pvacpp-${op}`).clientOutput);
+        });
+      } finally {
+        if (tz === undefined) delete process.env.TZ;
+        else process.env.TZ = tz;
+      }
     });
   }
 

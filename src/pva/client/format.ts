@@ -285,3 +285,43 @@ function subStruct(v: PVStructure, offset: number): PVStructure {
 export function formatType(t: FieldDesc): string {
   return formatTree(t);
 }
+
+function classicScalar(v: unknown, t: FieldDesc): string {
+  if (typeof v === 'string') return v === '' || /\s/.test(v) ? `"${v}"` : v;
+  return scalarText(t, v).replace(/^"(.*)"$/, '$1');
+}
+
+function classicTime(v: PVStructure): string {
+  const o = v.type.offsetOf('timeStamp.secondsPastEpoch');
+  // absent, or not sent (the request did not select it)
+  if (o === undefined || !v.has('timeStamp.nanoseconds') || !v.isChanged(o)) return '<undefined>            ';
+  const secs = Number(v.get('timeStamp.secondsPastEpoch') as bigint);
+  const ns = Number(v.get('timeStamp.nanoseconds'));
+  const d = new Date(secs * 1000 + Math.round(ns / 1e6));
+  const z = (n: number, w = 2): string => String(n).padStart(w, '0');
+  return (
+    `${d.getFullYear()}-${z(d.getMonth() + 1)}-${z(d.getDate())} ` +
+    `${z(d.getHours())}:${z(d.getMinutes())}:${z(d.getSeconds())}.${z(d.getMilliseconds(), 3)}`
+  );
+}
+
+/**
+ * The one-line form of pvAccessCPP's pvget/pvmonitor for normative types:
+ * `NAME 2026-11-24 16:47:09.267  3.25 `, `NAME <time>  (2) Two`, `NAME <time>  [1.5,2.5]`.
+ * Structures that are not NTScalar/NTScalarArray/NTEnum-like fall back to the tree form.
+ */
+export function formatClassic(name: string, v: PVStructure): string {
+  const t = v.type.typeAt('value');
+  if (!t) return `${name}\n${formatTree(v)}`;
+  const ts = classicTime(v);
+  const val = v.get('value');
+  let text: string;
+  if (t.kind === 'scalar') text = `${classicScalar(val, t)} `;
+  else if (t.kind === 'scalarArray') {
+    text = `[${Array.from(val as ArrayLike<unknown>, (x) => classicScalar(x, t)).join(',')}]`;
+  } else if (t.kind === 'structure' && t.field('index') && t.field('choices')) {
+    const e = val as { index: number; choices: string[] };
+    text = `(${e.index}) ${e.choices[e.index] ?? '<undefined>'}`;
+  } else return `${name}\n${formatTree(v)}`;
+  return `${name} ${ts}  ${text}\n`;
+}

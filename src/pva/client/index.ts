@@ -6,4 +6,4 @@ export type { ClientConfig } from './config.ts';
 export { ClientConnection } from './connection.ts';
 export { buildPutValue, needsCurrent } from './put.ts';
 export type { PutInput } from './put.ts';
-export { formatDelta, formatTree, formatType, formatNumber } from './format.ts';
+export { formatDelta, formatTree, formatType, formatNumber, formatClassic } from './format.ts';
