@@ -17,8 +17,8 @@ import {
 } from './constants.ts';
 import { CaConversionError, clientValueToNative, currentCount, nativeDbrType, snapshotToDbr } from './convert.ts';
 import { decodeDbr, dbrPayloadSize, encodeDbr } from './dbr.ts';
-import { CaFramer, DEFAULT_MAX_PAYLOAD_SIZE, decodeDatagram } from './framer.ts';
-import { concatBytes, decodeMessage, encodeMessage, type CaFrame, type CaHeader, type CaMessage } from './messages.ts';
+import { CaStreamDecoder, DEFAULT_MAX_PAYLOAD_SIZE, decodeDatagram } from './framer.ts';
+import { concatBytes, encodeMessage, type CaFrame, type CaHeader, type CaMessage } from './messages.ts';
 import type { CaClientInfo, CaPv, CaSource } from './source.ts';
 
 export type CaLogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -71,7 +71,7 @@ interface Subscription {
 const noop = (): void => {};
 
 export class CaServerConnection {
-  private readonly framer: CaFramer;
+  private readonly decoder: CaStreamDecoder;
   private readonly channels = new Map<number, Channel>();
   private readonly subscriptions = new Map<number, Subscription>();
   private readonly dirty = new Set<Subscription>();
@@ -89,7 +89,7 @@ export class CaServerConnection {
     private readonly transport: CaConnectionTransport,
     private readonly options: CaConnectionOptions,
   ) {
-    this.framer = new CaFramer({ maxPayloadSize: options.maxPayloadSize ?? DEFAULT_MAX_PAYLOAD_SIZE });
+    this.decoder = new CaStreamDecoder('c2s', { maxPayloadSize: options.maxPayloadSize ?? DEFAULT_MAX_PAYLOAD_SIZE });
     this.log = options.log ?? noop;
   }
 
@@ -111,21 +111,14 @@ export class CaServerConnection {
   /** Feeds bytes received from the client. */
   receive(chunk: Uint8Array): void {
     if (this.closed) return;
-    for (const r of this.framer.push(chunk)) {
+    for (const r of this.decoder.push(chunk)) {
       if (this.closed) return;
       if (!r.ok) {
         this.fail(`bad frame from ${this.who()}: ${r.error.message}`);
         return;
       }
-      let msg: CaMessage;
       try {
-        msg = decodeMessage(r.frame, 'c2s');
-      } catch (e) {
-        this.fail(`bad message from ${this.who()}: ${(e as Error).message}`);
-        return;
-      }
-      try {
-        this.handle(msg, r.frame);
+        this.handle(r.message, r.frame);
       } catch (e) {
         this.fail(`error handling command ${r.frame.header.command} from ${this.who()}: ${(e as Error).message}`);
         return;
@@ -321,12 +314,16 @@ export class CaServerConnection {
     }
   }
 
-  private read(sid: number, ioid: number, dataType: number, count: number, header: CaHeader): void {
+  /** The channel a request names, or undefined after telling the client ECA_BADCHID. */
+  private channelFor(sid: number, header: CaHeader): Channel | undefined {
     const ch = this.channels.get(sid);
-    if (!ch) {
-      this.sendError(header, 0xffffffff, ECA.BADCHID, `no channel with server id ${sid}`);
-      return;
-    }
+    if (!ch) this.sendError(header, 0xffffffff, ECA.BADCHID, `no channel with server id ${sid}`);
+    return ch;
+  }
+
+  private read(sid: number, ioid: number, dataType: number, count: number, header: CaHeader): void {
+    const ch = this.channelFor(sid, header);
+    if (!ch) return;
     if (!isValidDbrType(dataType)) {
       this.send({ kind: 'readNotifyReply', dataType, count, status: ECA.BADTYPE, ioid, data: new Uint8Array(0) });
       return;
@@ -341,11 +338,8 @@ export class CaServerConnection {
   }
 
   private write(sid: number, ioid: number, dataType: number, count: number, payload: Uint8Array, notify: boolean, header: CaHeader): void {
-    const ch = this.channels.get(sid);
-    if (!ch) {
-      this.sendError(header, 0xffffffff, ECA.BADCHID, `no channel with server id ${sid}`);
-      return;
-    }
+    const ch = this.channelFor(sid, header);
+    if (!ch) return;
     const reply = (status: number): void => {
       if (notify) this.send({ kind: 'writeNotifyReply', dataType, count, status, ioid });
     };
@@ -408,11 +402,8 @@ export class CaServerConnection {
   }
 
   private addSubscription(sid: number, id: number, dataType: number, count: number, mask: number, header: CaHeader): void {
-    const ch = this.channels.get(sid);
-    if (!ch) {
-      this.sendError(header, 0xffffffff, ECA.BADCHID, `no channel with server id ${sid}`);
-      return;
-    }
+    const ch = this.channelFor(sid, header);
+    if (!ch) return;
     if (!isValidDbrType(dataType)) {
       this.sendError(header, ch.cid, ECA.BADTYPE, `${ch.name}: unsupported DBR type ${dataType}`);
       return;

@@ -1,18 +1,12 @@
 // Conversion between a PV's native type and the DBR type a client asks for.
 
 import { DBR, DBR_VALUE_TYPES, MAX_STRING_SIZE, dbrFamily, dbrValueType, type DbrValueType } from './constants.ts';
-import { toEpicsTimestamp, type DbrInput } from './dbr.ts';
+import { LIMITS_CTRL, toEpicsTimestamp, type DbrInput } from './dbr.ts';
 import type { CaNativeType, CaPvMetadata, CaPvSnapshot, CaValue } from './source.ts';
 
 /** DBF/DBR code of a native type (0..6). */
 export function nativeDbrType(t: CaNativeType): number {
   return DBR_VALUE_TYPES.indexOf(t);
-}
-
-/** Normalises a CaValue to an array. */
-export function valueToArray(v: CaValue): (number | string)[] {
-  if (typeof v === 'number' || typeof v === 'string') return [v];
-  return Array.from(v as ArrayLike<number | string>);
 }
 
 /** Formats a number as EPICS would for DBR_STRING (honouring PREC for float/double). */
@@ -104,17 +98,7 @@ export function snapshotToDbr(
     }
     data.units = meta.units;
     data.precision = meta.precision;
-    const limits = [
-      'upperDisplay',
-      'lowerDisplay',
-      'upperAlarm',
-      'upperWarning',
-      'lowerWarning',
-      'lowerAlarm',
-      'upperControl',
-      'lowerControl',
-    ] as const;
-    for (const k of limits) {
+    for (const k of LIMITS_CTRL) {
       let x = meta[k];
       // Integer types cannot carry NaN: an unset limit is 0 there, NaN only for float/double alarms.
       if (x === undefined) x = (want === 'double' || want === 'float') && /Alarm|Warning/.test(k) ? Number.NaN : 0;

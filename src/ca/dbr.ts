@@ -131,8 +131,9 @@ function readNumber(dv: DataView, offset: number, type: DbrValueType): number {
   }
 }
 
-const LIMITS_GR = ['upperDisplay', 'lowerDisplay', 'upperAlarm', 'upperWarning', 'lowerWarning', 'lowerAlarm'] as const;
-const LIMITS_CTRL = [...LIMITS_GR, 'upperControl', 'lowerControl'] as const;
+/** GR limit fields in wire order; CTRL adds the two control limits. */
+export const LIMITS_GR = ['upperDisplay', 'lowerDisplay', 'upperAlarm', 'upperWarning', 'lowerWarning', 'lowerAlarm'] as const;
+export const LIMITS_CTRL = [...LIMITS_GR, 'upperControl', 'lowerControl'] as const;
 
 /**
  * Encodes a DBR structure. `count` defaults to the number of values; missing

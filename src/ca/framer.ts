@@ -3,7 +3,15 @@
 // stops (a byte stream cannot be resynchronised after a bad header).
 
 import { CA_EXTENDED_HEADER_SIZE, CA_HEADER_SIZE } from './constants.ts';
-import { CaProtocolError, readHeader, tryDecodeMessage, type CaDirection, type CaFrame, type CaHeader, type CaMessage } from './messages.ts';
+import {
+  CaProtocolError,
+  readHeader,
+  tryDecodeMessage,
+  type CaDecodeResult,
+  type CaDirection,
+  type CaFrame,
+  type CaHeader,
+} from './messages.ts';
 
 /** Default bound on a single payload (like EPICS_CA_MAX_ARRAY_BYTES; 16 MiB). */
 export const DEFAULT_MAX_PAYLOAD_SIZE = 16 * 1024 * 1024;
@@ -128,7 +136,6 @@ export function splitDatagram(buf: Uint8Array, maxPayloadSize = DEFAULT_MAX_PAYL
   return out;
 }
 
-export type CaMessageResult = { ok: true; message: CaMessage; frame: CaFrame } | { ok: false; error: CaProtocolError };
 
 /** Framer + typed decoding for one direction of a TCP stream. Never throws. */
 export class CaStreamDecoder {
@@ -142,12 +149,12 @@ export class CaStreamDecoder {
   get failed(): CaProtocolError | undefined {
     return this.framer.failed;
   }
-  push(chunk: Uint8Array): CaMessageResult[] {
+  push(chunk: Uint8Array): CaDecodeResult[] {
     return this.framer.push(chunk).map((r) => (r.ok ? tryDecodeMessage(r.frame, this.direction) : r));
   }
 }
 
 /** Decodes every message in a UDP datagram. Never throws. */
-export function decodeDatagram(buf: Uint8Array, direction: CaDirection, maxPayloadSize?: number): CaMessageResult[] {
+export function decodeDatagram(buf: Uint8Array, direction: CaDirection, maxPayloadSize?: number): CaDecodeResult[] {
   return splitDatagram(buf, maxPayloadSize).map((r) => (r.ok ? tryDecodeMessage(r.frame, direction) : r));
 }
