@@ -6,6 +6,7 @@ import {
   CA_ACCESS_WRITE,
   CA_ADDRESS_USE_SENDER,
   CA_MINOR_VERSION,
+  CaCommand,
   DBE_ALARM,
   DBE_PROPERTY,
   DBE_VALUE,
@@ -16,7 +17,7 @@ import {
   isValidDbrType,
 } from './constants.ts';
 import { CaConversionError, clientValueToNative, currentCount, nativeDbrType, snapshotToDbr } from './convert.ts';
-import { decodeDbr, dbrPayloadSize, encodeDbr } from './dbr.ts';
+import { decodeDbr, encodeDbrMessage } from './dbr.ts';
 import { CaStreamDecoder, DEFAULT_MAX_PAYLOAD_SIZE, decodeDatagram } from './framer.ts';
 import { concatBytes, encodeMessage, type CaFrame, type CaHeader, type CaMessage } from './messages.ts';
 import type { CaClientInfo, CaPv, CaSource } from './source.ts';
@@ -295,30 +296,39 @@ export class CaServerConnection {
     this.channels.delete(ch.sid);
   }
 
-  /** Resolves a requested count; returns an ECA code on error. */
-  private resolveCount(pv: CaPv, requested: number): { count: number } | { error: number } {
-    if (requested > pv.maxCount) return { error: ECA.BADCOUNT };
-    if (requested === 0) return { count: currentCount(pv.snapshot(), pv.maxCount) };
-    return { count: requested };
-  }
-
-  /** Encodes the PV's current value as `dataType` x `count`; returns undefined data on failure. */
-  private encodeValue(pv: CaPv, dataType: number, count: number): { data: Uint8Array; status: number } {
-    try {
-      const snap = pv.snapshot();
-      const dbr = snapshotToDbr(pv.nativeType, snap, pv.metadata(), dataType, count);
-      return { data: encodeDbr(dataType, dbr, count), status: ECA.NORMAL };
-    } catch (e) {
-      this.log('warn', `ca: reading ${dataType} from a ${pv.nativeType} PV failed: ${(e as Error).message}`);
-      return { data: new Uint8Array(dbrPayloadSize(dataType, count)), status: ECA.GETFAIL };
-    }
-  }
-
   /** The channel a request names, or undefined after telling the client ECA_BADCHID. */
   private channelFor(sid: number, header: CaHeader): Channel | undefined {
     const ch = this.channels.get(sid);
     if (!ch) this.sendError(header, 0xffffffff, ECA.BADCHID, `no channel with server id ${sid}`);
     return ch;
+  }
+
+  /**
+   * Encodes a read reply or monitor update of the PV's current value as
+   * `dataType`; requested count 0 means the current length. A failed conversion
+   * is sent as ECA_GETFAIL with a zeroed payload.
+   */
+  private encodeReply(command: number, pv: CaPv, dataType: number, requested: number, ioid: number): Uint8Array {
+    let count = requested;
+    try {
+      const snap = pv.snapshot();
+      if (count === 0) count = currentCount(snap, pv.maxCount);
+      const dbr = snapshotToDbr(pv.nativeType, snap, pv.metadata(), dataType, count);
+      return encodeDbrMessage(
+        { command, dataType, count, parameter1: ECA.NORMAL, parameter2: ioid },
+        dataType,
+        dbr,
+        count,
+      );
+    } catch (e) {
+      this.log('warn', `ca: reading DBR type ${dataType} from a ${pv.nativeType} PV failed: ${(e as Error).message}`);
+      return encodeDbrMessage(
+        { command, dataType, count, parameter1: ECA.GETFAIL, parameter2: ioid },
+        dataType,
+        { value: [] },
+        count,
+      );
+    }
   }
 
   private read(sid: number, ioid: number, dataType: number, count: number, header: CaHeader): void {
@@ -328,13 +338,11 @@ export class CaServerConnection {
       this.send({ kind: 'readNotifyReply', dataType, count, status: ECA.BADTYPE, ioid, data: new Uint8Array(0) });
       return;
     }
-    const rc = this.resolveCount(ch.pv, count);
-    if ('error' in rc) {
-      this.send({ kind: 'readNotifyReply', dataType, count, status: rc.error, ioid, data: new Uint8Array(0) });
+    if (count > ch.pv.maxCount) {
+      this.send({ kind: 'readNotifyReply', dataType, count, status: ECA.BADCOUNT, ioid, data: new Uint8Array(0) });
       return;
     }
-    const { data, status } = this.encodeValue(ch.pv, dataType, rc.count);
-    this.send({ kind: 'readNotifyReply', dataType, count: rc.count, status, ioid, data });
+    this.sendBytes(this.encodeReply(CaCommand.READ_NOTIFY, ch.pv, dataType, count, ioid));
   }
 
   private write(sid: number, ioid: number, dataType: number, count: number, payload: Uint8Array, notify: boolean, header: CaHeader): void {
@@ -454,10 +462,7 @@ export class CaServerConnection {
 
   private sendUpdate(sub: Subscription): void {
     sub.dirty = false;
-    const pv = sub.channel.pv;
-    const count = sub.count === 0 ? currentCount(pv.snapshot(), pv.maxCount) : sub.count;
-    const { data, status } = this.encodeValue(pv, sub.dataType, count);
-    this.send({ kind: 'eventAddReply', dataType: sub.dataType, count, status, subscriptionId: sub.id, data });
+    this.sendBytes(this.encodeReply(CaCommand.EVENT_ADD, sub.channel.pv, sub.dataType, sub.count, sub.id));
   }
 
   private flushDirty(): void {

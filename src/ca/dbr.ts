@@ -14,7 +14,7 @@ import {
   type DbrFamily,
   type DbrValueType,
 } from './constants.ts';
-import { CaProtocolError, decodeCString } from './messages.ts';
+import { CaProtocolError, decodeCString, headerSize, padTo8, writeHeader, type CaHeader } from './messages.ts';
 
 /** A timestamp in the EPICS epoch (seconds since 1990-01-01 UTC). */
 export interface DbrTimestamp {
@@ -143,12 +143,39 @@ export const LIMITS_CTRL = [...LIMITS_GR, 'upperControl', 'lowerControl'] as con
  */
 export function encodeDbr(dbrType: number, data: DbrInput, count = data.value.length): Uint8Array {
   if (!isValidDbrType(dbrType)) throw new CaProtocolError('bad-dbr-type', `unsupported DBR type ${dbrType}`);
+  const out = new Uint8Array(dbrPayloadSize(dbrType, count));
+  writeDbr(out, dbrType, data, count);
+  return out;
+}
+
+/**
+ * Encodes a whole message (header + DBR payload + padding) in one buffer, so a
+ * large array is written once rather than encoded and then copied into a frame.
+ */
+export function encodeDbrMessage(h: Omit<CaHeader, 'payloadSize'>, dbrType: number, data: DbrInput, count: number): Uint8Array {
+  if (!isValidDbrType(dbrType)) throw new CaProtocolError('bad-dbr-type', `unsupported DBR type ${dbrType}`);
+  const size = dbrPayloadSize(dbrType, count);
+  const padded = padTo8(size);
+  const hl = headerSize(padded, h.count);
+  const out = new Uint8Array(hl + padded);
+  writeHeader(out, 0, {
+    command: h.command,
+    payloadSize: padded,
+    dataType: h.dataType,
+    count: h.count,
+    parameter1: h.parameter1,
+    parameter2: h.parameter2,
+  });
+  writeDbr(out.subarray(hl, hl + size), dbrType, data, count);
+  return out;
+}
+
+/** Writes a DBR structure into a zeroed buffer of dbrPayloadSize() bytes. */
+function writeDbr(out: Uint8Array, dbrType: number, data: DbrInput, count: number): void {
   const type = dbrValueType(dbrType);
   const family = dbrFamily(dbrType);
   const meta = dbrMetaSize(dbrType);
-  // Like dbr_size_n(), a structure always has room for at least one element.
-  const out = new Uint8Array(meta + ELEMENT_SIZE[type] * Math.max(count, 1));
-  const dv = new DataView(out.buffer);
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
   if (family !== 'plain') {
     dv.setInt16(0, data.status ?? 0);
     dv.setInt16(2, data.severity ?? 0);
@@ -197,7 +224,6 @@ export function encodeDbr(dbrType: number, data: DbrInput, count = data.value.le
       writeNumber(dv, meta + k * es, type, typeof v === 'number' ? v : Number(v));
     }
   }
-  return out;
 }
 
 function isNumeric(v: ArrayLike<number> | ArrayLike<string>): v is ArrayLike<number> {

@@ -245,6 +245,7 @@ export class CaMemoryPv implements CaPv {
   }
 
   private post(events: number): void {
+    // Iterate over a copy: a listener may subscribe or unsubscribe while being called.
     for (const l of [...this.listeners]) {
       try {
         l(events);
