@@ -15,7 +15,9 @@ import {
   concatBytes,
   decodeDbr,
   encodeDbr,
+  encodeDbrMessage,
   encodeMessage,
+  CaCommand,
   type CaMessage,
 } from '../src/ca/index.ts';
 
@@ -40,15 +42,13 @@ function timeIt(op: string, ms: number, fn: () => void, note = ''): void {
 
 // 1. Codec
 const ts = { secondsPastEpoch: 1163000000, nanoseconds: 123456789 };
-timeIt('encode TIME_DOUBLE update', 500, () => {
-  encodeMessage({
-    kind: 'eventAddReply',
-    dataType: DBR.TIME_DOUBLE,
-    count: 1,
-    status: 1,
-    subscriptionId: 1,
-    data: encodeDbr(DBR.TIME_DOUBLE, { value: [Math.random()], status: 0, severity: 0, timestamp: ts }),
-  });
+timeIt('encode TIME_DOUBLE update (server path)', 500, () => {
+  encodeDbrMessage(
+    { command: CaCommand.EVENT_ADD, dataType: DBR.TIME_DOUBLE, count: 1, parameter1: 1, parameter2: 1 },
+    DBR.TIME_DOUBLE,
+    { value: [Math.random()], status: 0, severity: 0, timestamp: ts },
+    1,
+  );
 });
 const one = encodeMessage({
   kind: 'eventAddReply',
@@ -81,8 +81,13 @@ timeIt(
   `${stream.length} bytes per call`,
 );
 const bigArr = new Float64Array(1_000_000).map((_, i) => i);
-timeIt('encode 1M-element DOUBLE array', 300, () => {
-  encodeMessage({ kind: 'eventAddReply', dataType: DBR.DOUBLE, count: bigArr.length, status: 1, subscriptionId: 1, data: encodeDbr(DBR.DOUBLE, { value: bigArr }) });
+timeIt('encode 1M-element DOUBLE array update', 300, () => {
+  encodeDbrMessage(
+    { command: CaCommand.EVENT_ADD, dataType: DBR.DOUBLE, count: bigArr.length, parameter1: 1, parameter2: 1 },
+    DBR.DOUBLE,
+    { value: bigArr },
+    bigArr.length,
+  );
 });
 const framer = new CaFramer({ maxPayloadSize: 16 << 20 });
 const bigMsg = encodeMessage({ kind: 'eventAddReply', dataType: DBR.DOUBLE, count: 1_000_000, status: 1, subscriptionId: 1, data: new Uint8Array(8_000_000) });
