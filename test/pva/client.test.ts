@@ -95,6 +95,8 @@ describe('PvaClient against PvaServer (loopback)', () => {
       message: 'test:nosuch: not found (timeout 0.3 s)',
     });
     assert.ok(Date.now() - t0 < 2000);
+    // nobody waits for it any more: the client stops searching
+    assert.ok(!client.searching.includes('test:nosuch'));
   });
 
   it('reads the type with info (GET_FIELD)', async () => {
@@ -231,12 +233,14 @@ describe('PvaClient against PvaServer (loopback)', () => {
     sub.close();
   });
 
-  it('monitor of a PV that does not exist stays quiet until closed', async () => {
+  it('monitor of a PV that does not exist stays quiet (searching) until closed', async () => {
     const events: string[] = [];
     const sub = client.monitor('test:missing', () => {}, { onEvent: (e) => events.push(e.type) });
     await sleep(200);
     assert.deepEqual(events, []);
+    assert.ok(client.searching.includes('test:missing'));
     sub.close();
+    assert.ok(!client.searching.includes('test:missing'));
   });
 
   it('a request for fields the PV lacks: server error passed through (get and monitor)', async () => {

@@ -276,6 +276,11 @@ export class PvaClient {
     });
   }
 
+  /** Channels currently being searched for (diagnostics). */
+  get searching(): string[] {
+    return [...this.channels.values()].filter((c) => c.state === 'searching').map((c) => c.name);
+  }
+
   /** The server ('host:port') a connected PV lives on, or undefined. */
   peerOf(name: string, server?: string): string | undefined {
     const ch = this.channels.get(this.chanKey(name, server));
@@ -395,6 +400,7 @@ export class PvaClient {
         done = true;
         if (timer) clearTimeout(timer);
         ch.waiters.delete(waiter);
+        this.maybeForget(ch);
         if (e) reject(e);
         else resolve(v as T);
       };
@@ -430,7 +436,7 @@ export class PvaClient {
   }
 
   /** The channel for a name (created and searched for or connected directly on first use). */
-  channel(name: string, server?: string): Channel {
+  private channel(name: string, server?: string): Channel {
     const key = this.chanKey(name, server);
     let ch = this.channels.get(key);
     if (ch) return ch;
@@ -439,6 +445,15 @@ export class PvaClient {
     this.byCid.set(ch.cid, ch);
     this.lookFor(ch);
     return ch;
+  }
+
+  /** Stops searching for a channel nobody waits for any more (connected channels stay cached). */
+  maybeForget(ch: Channel): void {
+    if (ch.state !== 'searching' || ch.waiters.size > 0 || ch.subs.size > 0) return;
+    ch.state = 'closed';
+    const key = this.chanKey(ch.name, ch.server);
+    if (this.channels.get(key) === ch) this.channels.delete(key);
+    this.byCid.delete(ch.cid);
   }
 
   /** Starts finding a channel again: direct channels reconnect, others search. */
@@ -906,6 +921,7 @@ class MonitorImpl implements Subscription {
     if (this.done) return;
     this.done = true;
     this.ch.subs.delete(this);
+    this.client.maybeForget(this.ch);
     if (this.ioid >= 0 && this.circuit && !this.circuit.closed) {
       this.circuit.conn.destroyRequest(this.ch.sid, this.ioid);
     }
