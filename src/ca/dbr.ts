@@ -212,8 +212,14 @@ function writeDbr(out: Uint8Array, dbrType: number, data: DbrInput, count: numbe
   const m = Math.min(count, vals.length);
   if (type === 'string') {
     for (let k = 0; k < m; k++) writeFixedString(out, meta + k * MAX_STRING_SIZE, MAX_STRING_SIZE, String(vals[k] ?? ''));
+  } else if (m >= BULK_MIN && type !== 'char' && type !== 'enum' && LITTLE_ENDIAN_HOST && isNumeric(vals)) {
+    // Large arrays: convert with a typed array and byte-swap natively.
+    const bytes = Buffer.from(bulkTyped(type, vals, m).buffer);
+    if (type === 'double') bytes.swap64();
+    else if (type === 'short') bytes.swap16();
+    else bytes.swap32();
+    out.set(bytes, meta);
   } else if (type === 'double' && isNumeric(vals)) {
-    // Fast path for the common large-array case.
     for (let k = 0, o = meta; k < m; k++, o += 8) dv.setFloat64(o, vals[k]!);
   } else if (type === 'float' && isNumeric(vals)) {
     for (let k = 0, o = meta; k < m; k++, o += 4) dv.setFloat32(o, vals[k]!);
@@ -224,6 +230,32 @@ function writeDbr(out: Uint8Array, dbrType: number, data: DbrInput, count: numbe
       writeNumber(dv, meta + k * es, type, typeof v === 'number' ? v : Number(v));
     }
   }
+}
+
+const BULK_MIN = 256;
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** The first m values as a fresh typed array of the wire type (integers saturate like writeNumber). */
+function bulkTyped(type: DbrValueType, vals: ArrayLike<number>, m: number): Float64Array | Float32Array | Int32Array | Int16Array {
+  if (type === 'double') {
+    if (vals instanceof Float64Array) return vals.slice(0, m);
+    const t = new Float64Array(m);
+    for (let k = 0; k < m; k++) t[k] = vals[k]!;
+    return t;
+  }
+  if (type === 'float') {
+    const t = new Float32Array(m);
+    for (let k = 0; k < m; k++) t[k] = vals[k]!;
+    return t;
+  }
+  if (type === 'long') {
+    const t = new Int32Array(m);
+    for (let k = 0; k < m; k++) t[k] = toInt(vals[k]!, -2147483648, 2147483647);
+    return t;
+  }
+  const t = new Int16Array(m);
+  for (let k = 0; k < m; k++) t[k] = toInt(vals[k]!, -32768, 32767);
+  return t;
 }
 
 function isNumeric(v: ArrayLike<number> | ArrayLike<string>): v is ArrayLike<number> {
