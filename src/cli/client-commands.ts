@@ -13,8 +13,23 @@ export interface CliIO {
   interrupt?: Promise<void>;
 }
 
+let pipeGuard = false;
+
+/** `pvtree list | head` closes our stdout early: stop quietly instead of crashing on EPIPE. */
+function guardPipe(): void {
+  if (pipeGuard) return;
+  pipeGuard = true;
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+}
+
 export const stdio: CliIO = {
-  out: (s) => void process.stdout.write(s),
+  out: (s) => {
+    guardPipe();
+    process.stdout.write(s);
+  },
   err: (s) => void process.stderr.write(s),
 };
 
