@@ -282,7 +282,8 @@ export class CaServer {
             // Monitors are held back (squashed) once this much is waiting in the socket;
             // 'drain' follows, since Node's own high-water mark is lower.
             const ok = socket.writableLength < CONGESTION_BYTES;
-            if (socket.writableLength > maxQueue) {
+            // Judge by what was already waiting, so one large array update is never the cause.
+            if (socket.writableLength - bytes.length > maxQueue) {
               this.log('warn', `ca: ${peer} is not reading (${socket.writableLength} bytes queued); closing`);
               entry.conn.close();
               socket.destroy();
