@@ -562,6 +562,23 @@ test('a client that never reads its replies is cut off at the send-queue bound',
   }
 });
 
+test('one update larger than the send-queue bound is still delivered', async () => {
+  const n = 300_000; // 2.4 MB of doubles
+  const big = new CaMemoryPv({ type: 'double', value: new Float64Array(n).map((_, i) => i), maxCount: n });
+  const server = await startServer({ source: new StaticCaSource({ big }), maxSendQueueBytes: 1024 * 1024 });
+  try {
+    const cl = await TestClient.connect(server.port);
+    const ch = await cl.open('big', 1);
+    const r = await get(cl, ch.sid, DBR.DOUBLE, 0);
+    assert.equal(r.count, n);
+    assert.equal(r.data!.value[n - 1], n - 1);
+    assert.equal(server.connectionCount, 1);
+    cl.close();
+  } finally {
+    await server.stop();
+  }
+});
+
 test('client disconnect releases subscriptions; disconnectPv sends SERVER_DISCONN', async () => {
   const src = source();
   const server = await startServer({ source: src });
