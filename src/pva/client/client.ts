@@ -613,7 +613,7 @@ export class PvaClient {
       for (const ns of this.config.nameServers) {
         const { host, port: p } = splitHostPort(ns, this.config.serverPort);
         const c = this.circuit(host, p);
-        c.conn.search({ sequence, flags: 0, address: '0.0.0.0', port: 0, protocols: ['tcp'], channels });
+        c.conn.search({ sequence, flags: SEARCH_UNICAST, address: '0.0.0.0', port: 0, protocols: ['tcp'], channels });
       }
     }
   }
