@@ -532,8 +532,9 @@ export class PvaClient {
 
   private async ensureUdp(): Promise<dgram.Socket | undefined> {
     if (this.udp) {
-      await this.udpReady;
-      return this.udp;
+      const u = this.udp;
+      await this.udpReady?.catch(() => undefined);
+      return this.udp === u ? u : undefined;
     }
     const targets = this.udpTargets();
     if (!targets.length) return undefined;
@@ -542,8 +543,25 @@ export class PvaClient {
     this.udp = sock;
     sock.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo.address));
     sock.on('error', () => {});
-    this.udpReady = new Promise<void>((resolve) => sock.bind(0, loopOnly ? '127.0.0.1' : '0.0.0.0', () => resolve()));
-    await this.udpReady;
+    this.udpReady = new Promise<void>((resolve, reject) => {
+      sock.once('error', reject);
+      sock.bind(0, loopOnly ? '127.0.0.1' : '0.0.0.0', () => {
+        sock.off('error', reject);
+        resolve();
+      });
+    });
+    try {
+      await this.udpReady;
+    } catch {
+      // cannot bind: UDP search is off for now (name servers still work); retried next round
+      if (this.udp === sock) this.udp = undefined;
+      try {
+        sock.close();
+      } catch {
+        /* never bound */
+      }
+      return undefined;
+    }
     if (!loopOnly) {
       try {
         sock.setBroadcast(true);
