@@ -23,7 +23,6 @@ import {
   encodeMessage,
   isAnyAddress,
   type OpResponseMsg,
-  type PvaMessage,
   type SearchResponseMsg,
 } from '../messages.ts';
 import { Cmd, MONITOR_ACK, MONITOR_START, SEARCH_UNICAST, SUB_DESTROY, SUB_GET, SUB_INIT } from '../protocol.ts';
@@ -978,4 +977,3 @@ function resultStructure(r: AnyValue | null): PVStructure {
   return v;
 }
 
-export type { PvaMessage };
