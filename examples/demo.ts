@@ -57,17 +57,18 @@ export function createRoot(): Root {
   env.add(new LocalVariable({ name: 'Mode', description: 'Cooling mode', value: 0, typeStr: 'UInt8', mode: 'RW', enum: { 0: 'Off', 1: 'Auto', 2: 'Max' } }));
   env.add(new LocalVariable({ name: 'Label', description: 'Free text', value: 'bench 3', typeStr: 'str', mode: 'RW' }));
   env.add(new LocalVariable({ name: 'Waveform', description: 'Last 16 samples', value: new Float64Array(16).map((_, i) => Math.sin(i / 2)), mode: 'RO' }));
+  const temperature = env.node('Temperature') as LocalVariable<number>;
   env.add(
-    new LinkVariable({
+    new LinkVariable<number>({
       name: 'TemperatureF',
       description: 'Temperature in Fahrenheit (link)',
       mode: 'RO',
       typeStr: 'Float64',
       units: 'degF',
       disp: '{:.1f}',
-      dependencies: [env.node('Temperature') as LocalVariable],
-      linkedGet: ({ dependencies }) => (Number(dependencies?.[0]?.value ?? 0) * 9) / 5 + 32,
-    } as never),
+      dependencies: [temperature],
+      linkedGet: () => (temperature.value * 9) / 5 + 32,
+    }),
   );
 
   // Commands with and without arguments.

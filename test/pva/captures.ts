@@ -1,4 +1,4 @@
-// Shared fixture loader for the recorded pvAccess conversations in /work/shared/captures/pva
+// Shared fixture loader for the recorded pvAccess conversations in ../shared/captures/pva
 // (real pvxs / pvAccessCPP clients talking to real pvxs servers; see the README there).
 //
 // It groups the recorded chunks into byte streams (one per direction per TCP connection, one per
@@ -10,6 +10,7 @@
 //   for (const cap of loadCaptures()) for (const conn of tcpConnections(cap)) conn.c2s ...
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Framer, framesOfDatagram } from '../../src/pva/framer.ts';
 import {
   ProtocolError,
@@ -21,7 +22,8 @@ import {
 import { Cmd, CMD_NAME, FLAG_BIG_ENDIAN, FLAG_CONTROL, HEADER_SIZE, PVA_MAGIC } from '../../src/pva/protocol.ts';
 import { BitSet, PVStructure, Structure, UnionDesc, type FieldDesc } from '../../src/pvdata/index.ts';
 
-export const CAPTURE_DIR = '/work/shared/captures/pva';
+// ../shared beside the project root, wherever the checkout lives (CI clones elsewhere)
+export const CAPTURE_DIR = fileURLToPath(new URL('../../../shared/captures/pva', import.meta.url));
 
 export type Dir = 'c2s' | 's2c';
 export type Transport = 'tcp' | 'udp';

@@ -1,8 +1,10 @@
 // Loads a recorded PVA conversation and splits its TCP streams into messages (pvData tests only
 // need the payloads; the framing proper is src/pva's business).
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
-export const CAPTURE_DIR = '/work/shared/captures/pva';
+// ../shared beside the project root, wherever the checkout lives (CI clones elsewhere)
+export const CAPTURE_DIR = fileURLToPath(new URL('../../../shared/captures/pva', import.meta.url));
 
 export interface PvaMessage {
   dir: 'c2s' | 's2c';
