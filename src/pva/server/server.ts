@@ -242,8 +242,9 @@ export class PvaServer {
     });
     const data = w.toBuffer();
     for (const b of this.config.beaconAddrs) {
-      this.udp[0].send(data, b.port, b.host, (e) => {
-        if (e) this.log.debug(`beacon to ${b.host}:${b.port}: ${e.message}`);
+      const port = b.port || this.boundUdpPort;
+      this.udp[0].send(data, port, b.host, (e) => {
+        if (e) this.log.debug(`beacon to ${b.host}:${port}: ${e.message}`);
       });
     }
   }

@@ -100,7 +100,8 @@ export class SharedPV {
       v.clearChanged();
       v.assign(update);
     }
-    this.pending.or(v.changed);
+    // with nobody subscribed there is nobody to tell; new subscribers start from the full value
+    if (this.subscribers.size) this.pending.or(v.changed);
     v.clearChanged();
     if (!this.flushQueued && this.subscribers.size) {
       this.flushQueued = true;

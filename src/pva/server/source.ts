@@ -19,10 +19,10 @@ export class StaticProvider implements ChannelSource {
     return this;
   }
 
+  /** Stops serving `name`; the PV itself stays open (it may be added again). */
   remove(name: string): SharedPV | undefined {
     const pv = this.pvs.get(name);
     this.pvs.delete(name);
-    pv?.close();
     return pv;
   }
 
