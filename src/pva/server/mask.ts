@@ -1,5 +1,5 @@
 // Field selection for replies: which bits of a change set a client's pvRequest lets through.
-import { BitSet, type PVStructure, type Structure } from '../../pvdata/index.ts';
+import { BitSet, requestToMask, type PVStructure, type RequestOptions, type Structure } from '../../pvdata/index.ts';
 
 /** A client's field selection over a type, precomputed for per-update use. */
 export class Selection {
@@ -46,49 +46,15 @@ export function selectAll(type: Structure): Selection {
   return new Selection(type, BitSet.of(0));
 }
 
-/** Options a client put in `record._options`, as strings or numbers. */
-export type RequestOptions = Record<string, string | number | boolean>;
-
 /**
- * The selection and options a received pvRequest asks for. An absent or empty `field` selects
- * everything; a request naming only fields the type lacks is an error.
+ * The selection and options a received pvRequest asks for (`putField`/`getField` sections for
+ * put-get). Throws when the request names only fields the type lacks.
  */
 export function selectionFromRequest(
   request: PVStructure | null | undefined,
   type: Structure,
+  section: 'field' | 'putField' | 'getField' = 'field',
 ): { selection: Selection; options: RequestOptions } {
-  const options: RequestOptions = {};
-  if (!request) return { selection: selectAll(type), options };
-  const rt = request.type;
-  const optOffset = rt.offsetOf('record._options');
-  if (optOffset !== undefined) {
-    const L = rt.layout;
-    for (let i = optOffset + 1; i < L[optOffset].end; i++) {
-      const v = request.data[i];
-      if (v !== undefined && L[i].type.kind === 'scalar') options[L[i].name] = v as string | number | boolean;
-    }
-  }
-  // put-get requests name their get part getField; plain requests use field
-  const fieldOffset = rt.offsetOf('field') ?? rt.offsetOf('getField');
-  if (fieldOffset === undefined || rt.layout[fieldOffset].end === fieldOffset + 1) {
-    return { selection: selectAll(type), options };
-  }
-  const mask = new BitSet();
-  const unknown: string[] = [];
-  const L = rt.layout;
-  const base = L[fieldOffset].path;
-  for (let i = fieldOffset + 1; i < L[fieldOffset].end; i++) {
-    const e = L[i];
-    // a leaf of the request tree (an empty structure) names a selected field
-    if (e.type.kind === 'structure' && e.end === i + 1) {
-      const path = e.path.slice(base.length + 1);
-      const o = type.offsetOf(path);
-      if (o === undefined) unknown.push(path);
-      else mask.set(o);
-    }
-  }
-  if (mask.isEmpty()) {
-    throw new Error(`pvRequest selects no field of this PV${unknown.length ? ` (unknown: ${unknown.join(', ')})` : ''}`);
-  }
-  return { selection: new Selection(type, mask), options };
+  const { mask, options, all } = requestToMask(request ?? undefined, type, section);
+  return { selection: all ? selectAll(type) : new Selection(type, mask), options };
 }

@@ -39,8 +39,7 @@ export class MonitorOp implements Operation, PVSubscriber {
     try {
       const { selection, options } = selectionFromRequest(m.pvRequest, pv.type!);
       this.selection = selection;
-      const p = options.pipeline;
-      this.pipeline = p === true || p === 'true' || p === 1 || p === '1';
+      this.pipeline = options.pipeline === true;
     } catch (e) {
       this.initReply(statusError((e as Error).message));
       return this.conn.endOperation(this.ioid, false);

@@ -5,12 +5,13 @@ import {
   statusError,
   STATUS_OK,
   type AnyValue,
+  type RequestOptions,
   type Status,
 } from '../../pvdata/index.ts';
 import { encodeOpResponse, type OpRequestMsg } from '../messages.ts';
 import { CMD_NAME, Cmd, SUB_DESTROY, SUB_GET, SUB_GET_PUT, SUB_INIT } from '../protocol.ts';
 import type { ServerChannel, ServerConnection } from './connection.ts';
-import { selectionFromRequest, type RequestOptions, type Selection } from './mask.ts';
+import { selectionFromRequest, type Selection } from './mask.ts';
 import { MonitorOp } from './monitor.ts';
 import type { RpcResult } from './shared-pv.ts';
 
@@ -43,7 +44,7 @@ export class SimpleOp implements Operation {
   readonly ioid: number;
   readonly command: Cmd.GET | Cmd.PUT | Cmd.PUT_GET | Cmd.RPC;
   selection: Selection | undefined;
-  options: RequestOptions = {};
+  options: RequestOptions = { raw: {} };
   private dead = false;
   /** Serialises executes so replies leave in request order. */
   private chain: Promise<void> = Promise.resolve();
@@ -87,7 +88,7 @@ export class SimpleOp implements Operation {
       return this.conn.endOperation(this.ioid, false);
     }
     try {
-      const { selection, options } = selectionFromRequest(m.pvRequest, this.pv.type!);
+      const { selection, options } = selectionFromRequest(m.pvRequest, this.pv.type!, this.command === Cmd.PUT_GET ? 'getField' : 'field');
       this.selection = selection;
       this.options = options;
     } catch (e) {

@@ -1,6 +1,6 @@
 // SharedPV: one value shared by every client of a PV. Posts merge into the current value; all
 // posts made in one tick reach subscribers as one update.
-import { BitSet, PVStructure, type AnyValue, type Structure } from '../../pvdata/index.ts';
+import { BitSet, PVStructure, type AnyValue, type RequestOptions, type Structure } from '../../pvdata/index.ts';
 
 /** What a put handler receives. */
 export interface PutRequest {
@@ -10,7 +10,7 @@ export interface PutRequest {
   readonly channel: string;
   readonly peer: string;
   /** The client's pvRequest options (e.g. `record._options.process`). */
-  readonly options: Readonly<Record<string, unknown>>;
+  readonly options: Readonly<RequestOptions>;
 }
 
 export interface RpcRequest {
