@@ -56,6 +56,8 @@ export interface ServerChannel {
   readonly ops: Set<number>;
 }
 
+const REGISTRY_SIZE = 0x7fff;
+
 export class ServerConnection {
   readonly out = new Writer(true, 4096);
   private readonly framer: Framer;
@@ -89,7 +91,7 @@ export class ServerConnection {
     encodeMessage(this.out, {
       type: 'validationRequest',
       bufferSize: 0x10000,
-      registrySize: 0x7fff,
+      registrySize: REGISTRY_SIZE,
       methods: ['anonymous', 'ca'],
     });
     this.queueFlush();
@@ -101,6 +103,8 @@ export class ServerConnection {
       if (f instanceof ProtocolError) return this.protocolError(f.message);
       const m = decodeMessage(f, { cache: this.cache, opTypes: (ioid) => this.opTypes(ioid) });
       if (m instanceof ProtocolError) return this.protocolError(m.message);
+      // the registry size we offered bounds how many types a client may define
+      if (this.cache.size > REGISTRY_SIZE) return this.protocolError(`more than ${REGISTRY_SIZE} cached types`);
       try {
         this.handle(m);
       } catch (e) {
@@ -234,7 +238,7 @@ export class ServerConnection {
   private createChannel(cid: number, name: string): void {
     const pv = this.ctx.lookup(name);
     if (!pv) {
-      this.ctx.log.debug(`${this.peer}: no channel '${name}'`);
+      this.ctx.log.info(`${this.peer}: create channel '${name}' refused: no such PV`);
       encodeMessage(this.out, { type: 'createChannelResponse', cid, sid: 0, status: statusError(`no such channel: ${name}`) });
       return;
     }
