@@ -159,7 +159,8 @@ export class EpicsPvHolder {
     if (!this.pv.isOpen) return;
     const u = this.update;
     u.clearChanged();
-    u.set('value', this.toPvValue(vv.value));
+    if (this.kind.kind === 'enum') u.setAt(this.offValue + 1, (this.toPvValue(vv.value) as { index: number }).index);
+    else u.setAt(this.offValue, this.toPvValue(vv.value));
     const a = alarmOf(vv.status, vv.severity);
     const alarmKey = `${a.severity}/${a.status}`;
     const alarmMoved = alarmKey !== this.lastAlarm;
@@ -167,7 +168,11 @@ export class EpicsPvHolder {
       this.lastAlarm = alarmKey;
       u.set('alarm', { severity: a.severity, status: a.status, message: a.message });
     }
-    u.set('timeStamp', timeFromDate(vv.updated || Date.now()));
+    // timeStamp's leaves follow it: secondsPastEpoch, nanoseconds, userTag
+    const ms = vv.updated || Date.now();
+    u.data[this.offTime + 1] = BigInt(Math.floor(ms / 1000));
+    u.data[this.offTime + 2] = Math.round((ms % 1000) * 1e6);
+    u.changed.set(this.offTime);
     this.pv.post(u);
     for (const l of this.listeners) l({ value: true, alarm: alarmMoved });
   }
