@@ -163,33 +163,38 @@ class CommandCaPv implements CaPv {
   readonly nativeType: CaNativeType;
   readonly maxCount = 1;
   readonly writable = true;
-  private last: CaValue;
-  private lastMs = Date.now();
-  private readonly listeners = new Set<(events: number) => void>();
+  private readonly startMs = Date.now();
 
   constructor(private readonly h: EpicsCommandHolder) {
     this.nativeType = caTypeOf(h.argType.type);
-    this.last = this.nativeType === 'string' ? '' : 0;
   }
 
   metadata(): CaPvMetadata {
     return this.nativeType === 'enum' ? { enumStrings: ['False', 'True'] } : { units: '', precision: 0 };
   }
 
+  /** The last value put over either protocol (else the default argument), in the native type. */
   snapshot(): CaPvSnapshot {
-    return { value: this.last, status: 0, severity: 0, timestamp: timestampOf(this.lastMs) };
+    const last = this.h.lastPut;
+    const raw = last ? last.value : this.h.command.defaultArg;
+    let value: CaValue;
+    if (this.nativeType === 'string') value = raw === undefined || raw === null ? '' : String(raw);
+    else if (typeof raw === 'object' && raw !== null) value = Array.from(raw as ArrayLike<unknown>, toNum)[0] ?? 0;
+    else {
+      const n = raw === undefined || raw === null ? 0 : toNum(raw);
+      value = Number.isNaN(n) ? 0 : n;
+    }
+    return { value, status: 0, severity: 0, timestamp: timestampOf(last?.ms ?? this.startMs) };
   }
 
   async write(value: CaValue): Promise<void> {
-    await this.h.call(typeof value === 'number' || typeof value === 'string' ? value : Array.from(value as ArrayLike<number>));
-    this.last = value;
-    this.lastMs = Date.now();
-    for (const l of this.listeners) l(DBE_VALUE | DBE_LOG);
+    let arg: unknown = typeof value === 'number' || typeof value === 'string' ? value : Array.from(value as ArrayLike<number>);
+    if (this.h.argType.type === 'boolean' && typeof arg === 'number') arg = arg !== 0;
+    await this.h.put(arg);
   }
 
   subscribe(listener: (events: number) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.h.subscribe(() => listener(DBE_VALUE | DBE_LOG));
   }
 }
 
