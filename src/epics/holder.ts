@@ -256,6 +256,8 @@ export class EpicsCommandHolder {
   readonly type: Structure;
   readonly argType: { type: ScalarType; array: boolean };
   private readonly retType: { type: ScalarType; array: boolean } | undefined;
+  private last: { value: unknown; ms: number } | undefined;
+  private readonly listeners = new Set<(value: unknown) => void>();
 
   constructor(
     readonly name: string,
@@ -266,13 +268,35 @@ export class EpicsCommandHolder {
     this.retType = scalarTypeOfTypeStr(command.retType);
     this.type = this.argType.array ? ntScalarArray(this.argType.type, { display: true }) : ntScalar(this.argType.type, { display: true });
     this.pv = new SharedPV({
-      onPut: async (pv, put) => {
-        const arg = put.value.get('value');
-        await this.call(arg);
-        pv.post({ value: arg, timeStamp: timeFromDate(Date.now()) });
-      },
+      onPut: async (_pv, put) => this.put(put.value.get('value')),
       onRpc: async (_pv, arg) => this.rpc(arg),
     });
+  }
+
+  /** The last value a put ran the command with (over either protocol), and when. */
+  get lastPut(): { value: unknown; ms: number } | undefined {
+    return this.last;
+  }
+
+  /** Subscribes to puts (used by the Channel Access adapter, so both protocols see every put). */
+  subscribe(l: (value: unknown) => void): () => void {
+    this.listeners.add(l);
+    return () => this.listeners.delete(l);
+  }
+
+  /** A put from any protocol: runs the command with the value, then shows it to every subscriber. */
+  async put(arg: unknown): Promise<void> {
+    await this.call(arg);
+    const ms = Date.now();
+    this.last = { value: arg, ms };
+    if (this.pv.isOpen) {
+      try {
+        this.pv.post({ value: arg, timeStamp: timeFromDate(ms) });
+      } catch (e) {
+        this.opts.log.debug(`command ${this.name}: value not shown over pvAccess: ${(e as Error).message}`);
+      }
+    }
+    for (const l of [...this.listeners]) l(arg);
   }
 
   get path(): string {
@@ -295,6 +319,7 @@ export class EpicsCommandHolder {
 
   stop(): void {
     this.pv.close();
+    this.listeners.clear();
   }
 
   /** Runs the command; the argument may be a string (parsed by the command's argType). */
