@@ -76,7 +76,12 @@ const enc = new TextEncoder();
 function writeFixedString(u8: Uint8Array, offset: number, size: number, s: string | undefined): void {
   if (!s) return;
   let b = enc.encode(s);
-  if (b.length > size - 1) b = b.subarray(0, size - 1);
+  if (b.length > size - 1) {
+    // cut at a character boundary: never leave half a UTF-8 sequence (clients fail to decode it)
+    let end = size - 1;
+    while (end > 0 && (b[end] & 0xc0) === 0x80) end--;
+    b = b.subarray(0, end);
+  }
   u8.set(b, offset);
 }
 

@@ -49,6 +49,7 @@ export function caTypeOf(t: ScalarType): CaNativeType {
 
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
+const utf8Length = (s: string): number => utf8.encode(s).length;
 
 function stringToChars(s: string): Uint8Array {
   const b = utf8.encode(s);
@@ -83,13 +84,14 @@ class VariableCaPv implements CaPv {
     const k = h.kind;
     const v = h.variable;
     if (k.kind === 'enum') {
-      this.enumAsString = h.choices.length > MAX_ENUM_STATES || h.choices.some((c) => c.length > MAX_ENUM_STRING);
+      this.enumAsString = h.choices.length > MAX_ENUM_STATES || h.choices.some((c) => utf8Length(c) > MAX_ENUM_STRING);
       this.nativeType = this.enumAsString ? 'string' : 'enum';
       this.maxCount = 1;
       this.longString = false;
     } else if (k.kind === 'display' || (k.kind === 'scalar' && k.type === 'string' && !k.array)) {
       this.enumAsString = false;
-      this.longString = h.variable.valueDisp.length >= CA_STRING_MAX || (typeof v.value === 'string' && v.value.length >= CA_STRING_MAX);
+      // the limits are in bytes of UTF-8, as sent
+      this.longString = utf8Length(h.variable.valueDisp) >= CA_STRING_MAX || (typeof v.value === 'string' && utf8Length(v.value) >= CA_STRING_MAX);
       this.nativeType = this.longString ? 'char' : 'string';
       this.maxCount = this.longString ? LONG_STRING_COUNT : 1;
     } else {
