@@ -48,7 +48,7 @@ export function caTypeOf(t: ScalarType): CaNativeType {
 }
 
 const utf8 = new TextEncoder();
-const fromUtf8 = new TextDecoder();
+const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
 const utf8Length = (s: string): number => utf8.encode(s).length;
 
 function stringToChars(s: string): Uint8Array {
@@ -62,7 +62,15 @@ function charsToString(v: CaValue): string {
   if (typeof v === 'string') return v;
   const a = Array.from(v as ArrayLike<number>);
   const end = a.indexOf(0);
-  return fromUtf8.decode(Uint8Array.from(end >= 0 ? a.slice(0, end) : a));
+  const bytes = Uint8Array.from(end >= 0 ? a.slice(0, end) : a);
+  try {
+    return fromUtf8.decode(bytes);
+  } catch {
+    // not UTF-8: one character per byte (ISO 8859-1), as clients that send a string's code points do (pyepics)
+    let out = '';
+    for (const b of bytes) out += String.fromCharCode(b);
+    return out;
+  }
 }
 
 function timestampOf(ms: number): CaPvSnapshot['timestamp'] {
