@@ -130,7 +130,8 @@ export class ServerConnection {
   queueFlush(): void {
     if (this.flushQueued || this.closed) return;
     this.flushQueued = true;
-    queueMicrotask(() => this.flush());
+    // after the microtasks of this tick (posts flush in microtasks): one write per tick
+    process.nextTick(() => this.flush());
   }
 
   flush(): void {
@@ -160,7 +161,10 @@ export class ServerConnection {
     if (this.closed) return;
     for (const op of this.blocked) {
       if (this.congested()) break;
-      if (op.sendPending()) this.blocked.delete(op);
+      if (op.sendPending()) {
+        this.blocked.delete(op);
+        op.channel.pv.notifyWritable();
+      }
     }
     this.queueFlush();
   }

@@ -73,6 +73,18 @@ export class MonitorOp implements Operation, PVSubscriber {
     }
     if (sub & SUB_DESTROY) return this.conn.endOperation(this.ioid, false);
     if (this.running && !this.pending.isEmpty() && !this.sendPending()) this.conn.block(this);
+    if (this.running && this.pending.isEmpty()) this.channel.pv.notifyWritable();
+  }
+
+  /** Can an update go out now without squashing? (a congested client is revisited on drain) */
+  ready(): boolean {
+    if (this.dead || !this.running || !this.pending.isEmpty()) return false;
+    if (this.pipeline && this.window <= 0) return false;
+    if (this.conn.congested()) {
+      this.conn.block(this);
+      return false;
+    }
+    return true;
   }
 
   private canSend(): boolean {

@@ -26,6 +26,13 @@ export interface SharedPVHandlers {
   onRpc?(pv: SharedPV, argument: AnyValue | null, req: RpcRequest): RpcResult | Promise<RpcResult>;
   /** Called before a get is answered; may post a fresher value. */
   onGet?(pv: SharedPV): void | Promise<void>;
+  /**
+   * Called when a post now would reach every subscriber without being squashed (see `writable`):
+   * after an update went out and all subscribers can take another, and when a subscriber's pipeline
+   * window opens, its client drains, or it (re)starts. Lets a producer post exactly as fast as its
+   * clients take updates.
+   */
+  onWritable?(pv: SharedPV): void;
   onFirstConnect?(pv: SharedPV): void;
   onLastDisconnect?(pv: SharedPV): void;
 }
@@ -36,6 +43,8 @@ export interface PVSubscriber {
   update(pv: SharedPV, changed: BitSet, batch: Map<string, Buffer>): void;
   /** The PV closed: the subscription ends. */
   closed(pv: SharedPV): void;
+  /** Can this subscriber send an update now without squashing? (absent: always) */
+  ready?(): boolean;
 }
 
 export class SharedPV {
@@ -115,6 +124,19 @@ export class SharedPV {
     const batch = new Map<string, Buffer>();
     for (const s of this.subscribers) s.update(this, this.pending, batch);
     this.pending.clear();
+    if (this.handlers.onWritable) this.notifyWritable();
+  }
+
+  /** True when someone is subscribed and a post now would reach every subscriber without squashing. */
+  get writable(): boolean {
+    if (!this.value || this.flushQueued || this.subscribers.size === 0) return false;
+    for (const s of this.subscribers) if (s.ready && !s.ready()) return false;
+    return true;
+  }
+
+  /** @internal A subscriber can take updates again: calls onWritable if every subscriber can. */
+  notifyWritable(): void {
+    if (this.handlers.onWritable && this.writable) this.handlers.onWritable(this);
   }
 
   close(): void {

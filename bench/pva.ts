@@ -1,0 +1,340 @@
+// pvAccess server throughput over loopback.
+//
+//   node --import tsx bench/pva.ts            tables: monitor updates/s (1 PV, 1000 PVs), MB/s of a
+//                                             1 MB double array, get round trips/s; then spam/eat
+//                                             pairings (with pvxs's spam/eatspam when
+//                                             EPICS_PEERS_BIN or PVA_PEER_BIN names their directory)
+//   node --import tsx bench/pva.ts spam [name] a server with an NTScalar uint32 counter (default
+//                                             name 'spam') posted as fast as flow control allows:
+//                                             +1 per post, posted only when every subscriber can
+//                                             take the update (pipeline window open, socket not
+//                                             congested), so a reader sees no skips.
+//                                             Ports from EPICS_PVAS_SERVER_PORT/BROADCAST_PORT.
+//   node --import tsx bench/pva.ts pairs       only the spam/eat pairings
+//   node --import tsx bench/pva.ts eat <name> [seconds]
+//                                             a counting client like pvxs eatspam (pipeline=true):
+//                                             updates/s and skips (value != previous+1); runs until
+//                                             SIGINT or `seconds`, prints one JSON line at the end.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { connect, createServer } from 'node:net';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { PVStructure } from '../src/pvdata/index.ts';
+import { ntScalar, ntScalarArray } from '../src/pvdata/nt.ts';
+import { PvaServer, SharedPV, consoleLogger, memoryLogger } from '../src/pva/server/index.ts';
+import { PvaClient } from '../src/pva/client/index.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const fmt = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+
+function table(title: string, head: string[], rows: string[][]): void {
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (r: string[]) => '| ' + r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join(' | ') + ' |';
+  console.log(`\n${title}\n`);
+  console.log(line(head));
+  console.log('|' + w.map((n, i) => (i === 0 ? ':' : '') + '-'.repeat(n + 1) + (i === 0 ? '' : ':')).join('|') + '|');
+  for (const r of rows) console.log(line(r));
+}
+
+// ---------------------------------------------------------------- spam / eat modes
+
+/** A counter PV posted whenever every subscriber can take another update. */
+function spamPV(): SharedPV {
+  let count = 0;
+  const pv = new SharedPV({
+    onWritable: (p) => p.post({ value: ++count >>> 0 }),
+  });
+  pv.open(new PVStructure(ntScalar('uint'), { value: 0 }));
+  return pv;
+}
+
+async function spamMain(name: string): Promise<void> {
+  const server = new PvaServer({ logger: consoleLogger('spam', 'warn') });
+  server.addPV(name, spamPV());
+  await server.start();
+  console.log(`Running ${name} tcp=${server.tcpPort} udp=${server.udpPort}`);
+  const stop = () => void server.stop().then(() => process.exit(0));
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+interface EatResult {
+  name: string;
+  seconds: number;
+  updates: number;
+  skips: number;
+  perSec: number;
+}
+
+async function eat(client: PvaClient, name: string, seconds: number, server?: string, stopper?: Promise<void>): Promise<EatResult> {
+  let prev = -1;
+  let updates = 0;
+  let skips = 0;
+  let t0 = 0;
+  const sub = client.monitor(
+    name,
+    (v) => {
+      // pvxs spam always serves uint32[] (of one element); pvtree spam a scalar
+      const raw = v.get('value') as number | Uint32Array;
+      const x = typeof raw === 'number' ? raw : raw[0];
+      if (prev >= 0 && x !== ((prev + 1) >>> 0)) skips++;
+      else if (prev < 0) t0 = performance.now();
+      prev = x;
+      updates++;
+    },
+    { pipeline: true, server },
+  );
+  await Promise.race([sleep(seconds * 1000), stopper ?? new Promise(() => {})]);
+  sub.close();
+  const dt = t0 ? (performance.now() - t0) / 1000 : seconds;
+  return { name, seconds: dt, updates, skips, perSec: (updates - 1) / dt };
+}
+
+async function eatMain(name: string, seconds: number): Promise<void> {
+  const client = new PvaClient();
+  const stopper = new Promise<void>((res) => process.once('SIGINT', () => res()));
+  const r = await eat(client, name, seconds, undefined, stopper);
+  client.close();
+  console.log(JSON.stringify(r));
+  process.exit(0);
+}
+
+// ---------------------------------------------------------------- in-process benchmarks
+
+async function loopbackServer(): Promise<PvaServer> {
+  const server = new PvaServer({ tcpPort: 0, udpPort: 0, interfaces: ['127.0.0.1'], beaconAddrs: [], logger: memoryLogger() });
+  await server.start();
+  return server;
+}
+
+/** Updates/s and bytes/s of `n` PVs posted whenever writable, read by one pvtree client. */
+async function monitorRate(nPvs: number, make: () => PVStructure, next: (v: PVStructure, i: number) => void, ms: number, queueSize: number) {
+  const server = await loopbackServer();
+  const pvs: SharedPV[] = [];
+  let bytes = 0;
+  for (let k = 0; k < nPvs; k++) {
+    const value = make();
+    let i = 0;
+    const pv = new SharedPV({
+      onWritable: (p) => {
+        next(value, ++i);
+        p.post(value);
+      },
+    });
+    pv.open(value);
+    value.clearChanged();
+    pvs.push(pv);
+    server.addPV(`bench:${k}`, pv);
+  }
+  const client = new PvaClient({ addrList: [], autoAddrList: false, timeout: 10 });
+  const at = `127.0.0.1:${server.tcpPort}`;
+  let n = 0;
+  let started = 0;
+  const subs = pvs.map((_, k) =>
+    client.monitor(
+      `bench:${k}`,
+      (v) => {
+        n++;
+        if (v.has('value')) {
+          const x = v.get('value');
+          if (x && typeof x === 'object' && 'byteLength' in x) bytes += (x as Float64Array).byteLength;
+        }
+      },
+      { server: at, pipeline: true, queueSize },
+    ),
+  );
+  // wait for every subscription's first update
+  while (subs.some((s) => s.count === 0)) await sleep(5);
+  await sleep(200); // warm up
+  n = 0;
+  bytes = 0;
+  started = performance.now();
+  await sleep(ms);
+  const dt = (performance.now() - started) / 1000;
+  const result = { perSec: n / dt, mbPerSec: bytes / dt / 1e6 };
+  for (const s of subs) s.close();
+  client.close();
+  await server.stop();
+  return result;
+}
+
+async function getRate(ms: number): Promise<number> {
+  const server = await loopbackServer();
+  const pv = new SharedPV();
+  pv.open(new PVStructure(ntScalar('double'), { value: 1.5 }));
+  server.addPV('bench:get', pv);
+  const client = new PvaClient({ addrList: [], autoAddrList: false, timeout: 10 });
+  const at = `127.0.0.1:${server.tcpPort}`;
+  await client.get('bench:get', { server: at });
+  let n = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < ms) {
+    await client.get('bench:get', { server: at });
+    n++;
+  }
+  const r = (n * 1000) / (performance.now() - t0);
+  client.close();
+  await server.stop();
+  return r;
+}
+
+// ---------------------------------------------------------------- spam/eat pairings
+
+async function freeTcpPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const p = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return p;
+}
+
+async function freeUdpPort(): Promise<number> {
+  const u = createSocket('udp4');
+  await new Promise<void>((r) => u.bind(0, '127.0.0.1', r));
+  const p = u.address().port;
+  await new Promise<void>((r) => u.close(() => r()));
+  return p;
+}
+
+function loopEnv(tcp: number, udp: number): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    EPICS_PVAS_SERVER_PORT: String(tcp),
+    EPICS_PVAS_BROADCAST_PORT: String(udp),
+    EPICS_PVAS_INTF_ADDR_LIST: '127.0.0.1',
+    EPICS_PVAS_BEACON_ADDR_LIST: '127.0.0.1',
+    EPICS_PVAS_AUTO_BEACON_ADDR_LIST: 'NO',
+    EPICS_PVA_ADDR_LIST: '127.0.0.1',
+    EPICS_PVA_AUTO_ADDR_LIST: 'NO',
+    EPICS_PVA_BROADCAST_PORT: String(udp),
+    EPICS_PVA_SERVER_PORT: String(tcp),
+  };
+}
+
+const self = process.argv[1];
+const nodeArgs = ['--import', 'tsx', self];
+
+/** Resolves once something accepts connections on 127.0.0.1:port (pvxs spam's stdout is buffered). */
+async function listening(child: ChildProcess, port: number, ms = 15000): Promise<void> {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`server exited (${child.exitCode})`);
+    const ok = await new Promise<boolean>((res) => {
+      const s = connect(port, '127.0.0.1');
+      s.once('connect', () => (s.destroy(), res(true)));
+      s.once('error', () => res(false));
+    });
+    if (ok) return;
+    if (Date.now() > end) throw new Error(`nothing listening on ${port}`);
+    await sleep(50);
+  }
+}
+
+function collect(child: ChildProcess): Promise<string> {
+  return new Promise((res) => {
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.once('exit', () => res(out));
+  });
+}
+
+interface Pair {
+  eater: string;
+  spammer: string;
+  perSec: number;
+  skips: number;
+}
+
+async function pairing(spammer: 'pvxs' | 'pvtree', eater: 'pvxs' | 'pvtree', bin: string | undefined, seconds: number): Promise<Pair> {
+  const tcp = await freeTcpPort();
+  const udp = await freeUdpPort();
+  const env = loopEnv(tcp, udp);
+  const name = `spam:${spammer}`;
+  const srv =
+    spammer === 'pvxs'
+      ? spawn(join(bin!, 'spam'), ['-S', name], { env, stdio: 'ignore' })
+      : spawn(process.execPath, [...nodeArgs, 'spam', name], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  try {
+    await listening(srv, tcp);
+    await sleep(100);
+    if (eater === 'pvxs') {
+      const e = spawn(join(bin!, 'eatspam'), ['-P', name], { env, stdio: ['ignore', 'pipe', 'ignore'] });
+      const out = collect(e);
+      await sleep(seconds * 1000);
+      e.kill('SIGINT');
+      const text = await out;
+      // "spam:x 12046.9 wakes/s 24683.4 update/s 0 skips/s ..."
+      const m = new RegExp(`${name} [\\d.e+]+ wakes/s ([\\d.e+]+) update/s ([\\d.e+]+) skips/s`).exec(text);
+      if (!m) throw new Error(`eatspam output not understood: ${text}`);
+      return { eater, spammer, perSec: Number(m[1]), skips: Number(m[2]) };
+    }
+    const e = spawn(process.execPath, [...nodeArgs, 'eat', name, String(seconds)], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    const text = await collect(e);
+    const r = JSON.parse(text.trim().split('\n').at(-1)!) as EatResult;
+    return { eater, spammer, perSec: r.perSec, skips: r.skips / r.seconds };
+  } finally {
+    srv.kill('SIGINT');
+    await new Promise((r) => (srv.exitCode !== null ? r(null) : srv.once('exit', r)));
+  }
+}
+
+function peerBin(): string | undefined {
+  for (const d of [process.env.EPICS_PEERS_BIN, process.env.PVA_PEER_BIN]) {
+    if (d && existsSync(join(d, 'spam')) && existsSync(join(d, 'eatspam'))) return d;
+  }
+  return undefined;
+}
+
+async function benchMain(onlyPairs = false): Promise<void> {
+  if (!onlyPairs) await localTables();
+  await pairTables();
+  process.exit(0);
+}
+
+async function localTables(): Promise<void> {
+  const rows: string[][] = [];
+  const one = await monitorRate(1, () => new PVStructure(ntScalar('double'), { value: 0 }), (v, i) => v.set('value', i), 3000, 16);
+  rows.push(['monitor, 1 PV (NTScalar double, pipeline queueSize=16)', fmt(one.perSec), '']);
+  const many = await monitorRate(1000, () => new PVStructure(ntScalar('double'), { value: 0 }), (v, i) => v.set('value', i), 3000, 4);
+  rows.push(['monitor, 1000 PVs (NTScalar double, pipeline queueSize=4)', fmt(many.perSec), '']);
+  const N = 131072; // 1 MiB of doubles
+  const arr = new Float64Array(N);
+  const big = await monitorRate(1, () => new PVStructure(ntScalarArray('double'), { value: arr }), (v, i) => {
+    arr[0] = i;
+    v.set('value', arr);
+  }, 3000, 4);
+  rows.push(['monitor, 1 MiB double[] (NTScalarArray, queueSize=4)', fmt(big.perSec), `${fmt(big.mbPerSec)} MB/s`]);
+  const gets = await getRate(2000);
+  rows.push(['get round trips (NTScalar double, one at a time)', fmt(gets), '']);
+  table('pvtree server → pvtree client, one process, loopback', ['benchmark', 'per second', 'throughput'], rows);
+}
+
+async function pairTables(): Promise<void> {
+  const bin = peerBin();
+  const seconds = 4;
+  const pairs: Pair[] = [];
+  const combos: Array<['pvxs' | 'pvtree', 'pvxs' | 'pvtree']> = bin
+    ? [['pvxs', 'pvxs'], ['pvtree', 'pvxs'], ['pvxs', 'pvtree'], ['pvtree', 'pvtree']]
+    : [['pvtree', 'pvtree']];
+  for (const [spammer, eater] of combos) pairs.push(await pairing(spammer, eater, bin, seconds));
+  const base = (eater: string) => pairs.find((p) => p.eater === eater && p.spammer === 'pvxs')?.perSec;
+  table(
+    `spam → eat (NTScalar uint32 counter, pipeline=true, ${seconds} s each, separate processes)${bin ? '' : ' — set EPICS_PEERS_BIN for pvxs'}`,
+    ['reader ← server', 'updates/s', 'skips/s', 'vs pvxs spam, same reader'],
+    pairs.map((p) => {
+      const b = base(p.eater);
+      return [`${p.eater === 'pvxs' ? 'pvxs eatspam' : 'pvtree eat'} ← ${p.spammer} spam`, fmt(p.perSec), fmt(p.skips, 1), b ? `${(p.perSec / b).toFixed(2)}×` : '—'];
+    }),
+  );
+}
+
+const [mode, a1, a2] = process.argv.slice(2);
+if (mode === 'spam') await spamMain(a1 ?? 'spam');
+else if (mode === 'eat') {
+  if (!a1) {
+    console.error('usage: bench/pva.ts eat <name> [seconds]');
+    process.exit(1);
+  }
+  await eatMain(a1, Number(a2 ?? 1e9));
+} else await benchMain(mode === 'pairs');
