@@ -23,7 +23,7 @@ function buildRoot(calls: unknown[]): Root {
   d.add(new LocalVariable({ name: 'mode', typeStr: 'UInt8', value: 1, enum: { 0: 'Zero', 1: 'One', 2: 'Two' } }));
   d.add(new LocalVariable({ name: 'text', typeStr: 'str', value: 'a string that is longer than forty characters' }));
   d.add(new LocalVariable({ name: 'wave', typeStr: 'Float32[4]', value: [1, 2, 3, 4] }));
-  d.add(new LocalCommand<number, number>({ name: 'cmd', argType: 'Int32', function: ({ arg }) => void calls.push(arg) ?? 0 }));
+  d.add(new LocalCommand<number, number>({ name: 'cmd', argType: 'Int32', function: ({ arg }) => calls.push(arg) }));
   let dev = root as unknown as Device;
   for (const n of ['AcquisitionSubsystem', 'ReadoutBoardNumberOne', 'AnalogFrontEnd']) {
     const c = new Device({ name: n });
