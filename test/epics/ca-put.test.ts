@@ -21,6 +21,7 @@ function buildRoot(calls: unknown[]): Root {
   d.add(new LocalVariable({ name: 'flim', typeStr: 'Float64', value: 1.5, minimum: -2, maximum: 2 }));
   d.add(new LocalVariable({ name: 'mode', typeStr: 'UInt8', value: 0, enum: { 0: 'Off', 1: 'On', 5: 'Auto' } }));
   d.add(new LocalVariable({ name: 'flag', typeStr: 'Bool', value: false }));
+  d.add(new LocalVariable({ name: 'ebig', typeStr: 'UInt8', value: 0, enum: Object.fromEntries(Array.from({ length: 20 }, (_, i) => [i, `State${i}`])) }));
   d.add(new LocalVariable({ name: 'label', typeStr: 'str', value: 'hello' }));
   d.add(new LocalVariable({ name: 'text', typeStr: 'str', value: LONG_STR }));
   d.add(new LocalVariable({ name: 'af32', value: new Float32Array([0, 0, 0]) }));
@@ -176,6 +177,11 @@ out['after_bad'] = g(P + 'mode', as_string=True)
 out['flag1'] = p(P + 'flag', 1)
 out['flag_str'] = g(P + 'flag', as_string=True)
 out['flag0'] = p(P + 'flag', 'False')
+out['ebig_type'] = ftype(P + 'ebig')
+out['ebig_name'] = p(P + 'ebig', 'State17')
+out['ebig_after'] = g(P + 'ebig')
+out['ebig_bad'] = p(P + 'ebig', 'NoSuchState')
+out['ebig_after_bad'] = g(P + 'ebig')
 print(json.dumps(out))
 `,
     );
@@ -187,6 +193,12 @@ print(json.dumps(out))
     assert.equal(val('mode'), 1);
     assert.equal(o.flag_str, 'True');
     assert.equal(val('flag'), false);
+    // more than 16 choices: a DBR_STRING PV taking choice names
+    assert.equal(o.ebig_type, 'string');
+    assert.equal(o.ebig_name, 1);
+    assert.equal(o.ebig_after, 'State17');
+    assert.equal(o.ebig_after_bad, 'State17', 'an unknown choice name is refused');
+    assert.equal(val('ebig'), 17);
   } finally {
     await s.close();
   }
