@@ -149,3 +149,55 @@ print(json.dumps(out))
     await s.close();
   }
 });
+
+test('CA: a DBE_ALARM-only subscription gets the initial value and then only alarm changes', { timeout: 60000 }, async (t) => {
+  if (!havePyepics) return t.skip(SKIP_PYEPICS);
+  const root = new Root({ name: 'R', pollEn: false });
+  const d = new Device({ name: 'D' });
+  root.add(d);
+  d.add(new LocalVariable({ name: 'temp', typeStr: 'Float64', value: 20, highWarning: 80, highAlarm: 90 }));
+  const s = await serveCa(root);
+  const temp = root.getNode('R.D.temp') as LocalVariable;
+  let feeder: Promise<void> | undefined;
+  try {
+    const { o } = await py(
+      s.caPort,
+      `
+ev = []
+def cb(value=None, status=None, severity=None, **kw):
+    ev.append([float(value), severity, status])
+ch = ca.create_channel('test:R:D:temp', connect=True)
+ca.connect_channel(ch, timeout=5)
+cb_ref = ca.create_subscription(ch, mask=dbr.DBE_ALARM, use_time=True, callback=cb)
+t0 = time.time()
+while time.time() - t0 < 5 and not ev:
+    time.sleep(0.02)
+print('READY', flush=True)
+t0 = time.time()
+while time.time() - t0 < 10 and len(ev) < 4:
+    time.sleep(0.02)
+time.sleep(0.3)
+print(json.dumps({'ev': ev}))
+`,
+      30000,
+      (line) => {
+        if (line !== 'READY') return;
+        feeder = (async () => {
+          for (const v of [21, 85, 86, 95, 96, 22, 23]) {
+            await temp.set(v);
+            await sleep(50);
+          }
+        })();
+      },
+    );
+    await feeder;
+    assert.deepEqual(o.ev, [
+      [20, 0, 0],
+      [85, 1, 4],
+      [95, 2, 3],
+      [22, 0, 0],
+    ]);
+  } finally {
+    await s.close();
+  }
+});
