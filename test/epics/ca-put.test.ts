@@ -2,7 +2,7 @@
 // refused (access rights and the put), enums by name and index, arrays, long strings, limits, commands.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Device, LocalCommand, LocalVariable, Root } from '../../src/tree/index.ts';
+import { Device, LocalCommand, LocalVariable, RemoteVariable, Root } from '../../src/tree/index.ts';
 import { SKIP_PYEPICS, havePyepics, py, serveCa } from './ca-util.ts';
 
 const LONG_STR = 'a string longer than forty characters, served as a char array';
@@ -227,3 +227,45 @@ test(
     }
   },
 );
+
+test('CA: caput(wait=True) completes only after the tree set and the hardware write', { timeout: 60000 }, async (t) => {
+  if (!havePyepics) return t.skip(SKIP_PYEPICS);
+  const root = new Root({ name: 'R', pollEn: false });
+  const d = new Device({ name: 'D' });
+  root.add(d);
+  const writes: number[] = [];
+  d.add(
+    new LocalVariable<number>({
+      name: 'slow',
+      typeStr: 'Int32',
+      value: 0,
+      localSet: async ({ value }) => {
+        await new Promise((r) => setTimeout(r, 300));
+        writes.push(value);
+      },
+    }),
+  );
+  d.add(new RemoteVariable({ name: 'reg', offset: 0x10, bitSize: 16, base: 'UInt', mode: 'RW' }));
+  const s = await serveCa(root);
+  try {
+    const { o } = await py(
+      s.caPort,
+      `
+t0 = time.time()
+out = {'slow': p('test:R:D:slow', 5)}
+out['elapsed'] = time.time() - t0
+out['reg'] = p('test:R:D:reg', 4660)
+out['reg_after'] = g('test:R:D:reg')
+print(json.dumps(out))
+`,
+    );
+    assert.equal(o.slow, 1);
+    assert.ok((o.elapsed as number) >= 0.25, `caput waited for the write (${String(o.elapsed)} s)`);
+    assert.deepEqual(writes, [5]);
+    assert.equal(o.reg, 1);
+    assert.equal(o.reg_after, 4660);
+    assert.equal(await (root.getNode('R.D.reg') as RemoteVariable).get({ read: true }), 4660, 'in the (emulated) hardware');
+  } finally {
+    await s.close();
+  }
+});
