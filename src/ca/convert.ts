@@ -128,21 +128,23 @@ function parseNumber(s: string): number {
   return n;
 }
 
+const INT_RANGE: Partial<Record<CaNativeType, [number, number]>> = {
+  short: [-32768, 32767],
+  long: [-2147483648, 2147483647],
+  char: [0, 255],
+  enum: [0, 65535],
+};
+
+/** A written number in the native type; out of range is refused, never wrapped or clamped. */
 function toNativeNumber(n: number, native: CaNativeType): number {
-  switch (native) {
-    case 'short':
-      return Number.isNaN(n) ? 0 : Math.max(-32768, Math.min(32767, Math.trunc(n)));
-    case 'long':
-      return Number.isNaN(n) ? 0 : Math.max(-2147483648, Math.min(2147483647, Math.trunc(n)));
-    case 'char':
-      return Number.isFinite(n) ? Math.trunc(n) & 0xff : 0;
-    case 'enum':
-      return Number.isNaN(n) ? 0 : Math.max(0, Math.min(65535, Math.trunc(n)));
-    case 'float':
-      return Math.fround(n);
-    default:
-      return n;
+  const range = INT_RANGE[native];
+  if (range) {
+    if (!Number.isFinite(n)) throw new CaConversionError(`${n} is not a valid ${native} value`);
+    const t = Math.trunc(n);
+    if (t < range[0] || t > range[1]) throw new CaConversionError(`${n} is out of range for ${native} [${range[0]}, ${range[1]}]`);
+    return t;
   }
+  return native === 'float' ? Math.fround(n) : n;
 }
 
 /**
