@@ -23,6 +23,8 @@ function buildRoot(calls: unknown[]): Root {
   d.add(new LocalVariable({ name: 'mode', typeStr: 'UInt8', value: 1, enum: { 0: 'Zero', 1: 'One', 2: 'Two' } }));
   d.add(new LocalVariable({ name: 'text', typeStr: 'str', value: 'a string that is longer than forty characters' }));
   d.add(new LocalVariable({ name: 'wave', typeStr: 'Float32[4]', value: [1, 2, 3, 4] }));
+  d.add(new LocalVariable({ name: 'u8', typeStr: 'UInt8', value: 1 }));
+  d.add(new LocalVariable({ name: 'i16', typeStr: 'Int16', value: 1 }));
   d.add(new LocalCommand<number, number>({ name: 'cmd', argType: 'Int32', function: ({ arg }) => calls.push(arg) }));
   let dev = root as unknown as Device;
   for (const n of ['AcquisitionSubsystem', 'ReadoutBoardNumberOne', 'AnalogFrontEnd']) {
@@ -99,6 +101,16 @@ test('EPICS base CA tools: caget/caput/cainfo/camonitor against the bridge', { s
     assert.equal(val('R.D.count'), 7);
     r = await run('caput', ['-c', `${P}:gain`, '50'], env);
     assert.equal(val('R.D.gain'), 0.5, 'above maximum: refused');
+    // out of the native integer range (caput sends strings; pyepics would wrap them itself)
+    for (const [n, v] of [['u8', '300'], ['u8', '-1'], ['i16', '40000']]) {
+      r = await run('caput', ['-c', `${P}:${n}`, v], env);
+      assert.notEqual(r.code, 0, `caput ${n} ${v} fails`);
+    }
+    assert.equal(val('R.D.u8'), 1);
+    assert.equal(val('R.D.i16'), 1);
+    r = await run('caput', ['-c', `${P}:u8`, '255'], env);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(val('R.D.u8'), 255);
     r = await run('caput', ['-c', `${P}:cmd`, '21'], env);
     assert.equal(r.code, 0, r.err);
     assert.deepEqual(calls, [21]);
