@@ -18,7 +18,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { connect, createServer } from 'node:net';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PVStructure } from '../src/pvdata/index.ts';
 import { ntScalar, ntScalarArray } from '../src/pvdata/nt.ts';
@@ -244,6 +244,19 @@ interface Pair {
   spammer: string;
   perSec: number;
   skips: number;
+  /** Server process CPU (user+system, all threads) per update, microseconds. */
+  cpuUs: number;
+}
+
+/** CPU seconds (user+system, all threads) a process has used so far, from /proc (NaN elsewhere). */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return NaN;
+  }
 }
 
 async function pairing(spammer: 'pvxs' | 'pvtree', eater: 'pvxs' | 'pvtree', bin: string | undefined, seconds: number): Promise<Pair> {
@@ -258,21 +271,26 @@ async function pairing(spammer: 'pvxs' | 'pvtree', eater: 'pvxs' | 'pvtree', bin
   try {
     await listening(srv, tcp);
     await sleep(100);
+    const cpu0 = cpuSeconds(srv.pid);
     if (eater === 'pvxs') {
       const e = spawn(join(bin!, 'eatspam'), ['-P', name], { env, stdio: ['ignore', 'pipe', 'ignore'] });
       const out = collect(e);
       await sleep(seconds * 1000);
       e.kill('SIGINT');
       const text = await out;
-      // "spam:x 12046.9 wakes/s 24683.4 update/s 0 skips/s ..."
+      const cpu = cpuSeconds(srv.pid) - cpu0;
+      // "spam:x 12046.9 wakes/s 24683.4 update/s 0 skips/s ..."  (rates over eatspam's whole run)
       const m = new RegExp(`${name} [\\d.e+]+ wakes/s ([\\d.e+]+) update/s ([\\d.e+]+) skips/s`).exec(text);
-      if (!m) throw new Error(`eatspam output not understood: ${text}`);
-      return { eater, spammer, perSec: Number(m[1]), skips: Number(m[2]) };
+      const t = /# run time ([\d.e+]+) sec/.exec(text);
+      if (!m || !t) throw new Error(`eatspam output not understood: ${text}`);
+      const updates = Number(m[1]) * Number(t[1]);
+      return { eater, spammer, perSec: Number(m[1]), skips: Number(m[2]), cpuUs: (cpu / updates) * 1e6 };
     }
     const e = spawn(process.execPath, [...nodeArgs, 'eat', name, String(seconds)], { env, stdio: ['ignore', 'pipe', 'inherit'] });
     const text = await collect(e);
+    const cpu = cpuSeconds(srv.pid) - cpu0;
     const r = JSON.parse(text.trim().split('\n').at(-1)!) as EatResult;
-    return { eater, spammer, perSec: r.perSec, skips: r.skips / r.seconds };
+    return { eater, spammer, perSec: r.perSec, skips: r.skips / r.seconds, cpuUs: (cpu / r.updates) * 1e6 };
   } finally {
     srv.kill('SIGINT');
     await new Promise((r) => (srv.exitCode !== null ? r(null) : srv.once('exit', r)));
@@ -312,19 +330,43 @@ async function localTables(): Promise<void> {
 
 async function pairTables(): Promise<void> {
   const bin = peerBin();
-  const seconds = 4;
-  const pairs: Pair[] = [];
+  const seconds = 3;
+  const rounds = 2;
   const combos: Array<['pvxs' | 'pvtree', 'pvxs' | 'pvtree']> = bin
     ? [['pvxs', 'pvxs'], ['pvtree', 'pvxs'], ['pvxs', 'pvtree'], ['pvtree', 'pvtree']]
     : [['pvtree', 'pvtree']];
-  for (const [spammer, eater] of combos) pairs.push(await pairing(spammer, eater, bin, seconds));
-  const base = (eater: string) => pairs.find((p) => p.eater === eater && p.spammer === 'pvxs')?.perSec;
+  // rounds interleave the pairings, so that machine noise spreads over all of them
+  const runs = new Map<string, Pair[]>();
+  for (let r = 0; r < rounds; r++) {
+    for (const [spammer, eater] of combos) {
+      const p = await pairing(spammer, eater, bin, seconds);
+      const k = `${spammer}>${eater}`;
+      runs.set(k, [...(runs.get(k) ?? []), p]);
+    }
+  }
+  const mean = (ps: Pair[], f: (p: Pair) => number) => ps.reduce((a, p) => a + f(p), 0) / ps.length;
+  const pairs = [...runs.values()].map((ps) => ({
+    ...ps[0],
+    perSec: mean(ps, (p) => p.perSec),
+    skips: mean(ps, (p) => p.skips),
+    cpuUs: mean(ps, (p) => p.cpuUs),
+    each: ps.map((p) => fmt(p.perSec)).join(' / '),
+  }));
+  const base = (eater: string) => pairs.find((p) => p.eater === eater && p.spammer === 'pvxs');
   table(
-    `spam → eat (NTScalar uint32 counter, pipeline=true, ${seconds} s each, separate processes)${bin ? '' : ' — set EPICS_PEERS_BIN for pvxs'}`,
-    ['reader ← server', 'updates/s', 'skips/s', 'vs pvxs spam, same reader'],
+    `spam → eat (counter +1 per post, pipeline=true, ${seconds} s × ${rounds} rounds, separate processes; pvxs spam serves uint32[1], pvtree spam uint32)${bin ? '' : ' — set EPICS_PEERS_BIN for pvxs'}`,
+    ['reader ← server', 'updates/s (mean)', 'each run', 'skips/s', 'server CPU µs/update', 'rate vs pvxs spam', 'CPU vs pvxs spam'],
     pairs.map((p) => {
       const b = base(p.eater);
-      return [`${p.eater === 'pvxs' ? 'pvxs eatspam' : 'pvtree eat'} ← ${p.spammer} spam`, fmt(p.perSec), fmt(p.skips, 1), b ? `${(p.perSec / b).toFixed(2)}×` : '—'];
+      return [
+        `${p.eater === 'pvxs' ? 'pvxs eatspam' : 'pvtree eat'} ← ${p.spammer} spam`,
+        fmt(p.perSec),
+        p.each,
+        fmt(p.skips, 1),
+        fmt(p.cpuUs, 1),
+        b ? `${(p.perSec / b.perSec).toFixed(2)}×` : '—',
+        b ? `${(p.cpuUs / b.cpuUs).toFixed(2)}×` : '—',
+      ];
     }),
   );
 }
