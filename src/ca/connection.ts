@@ -342,7 +342,17 @@ export class CaServerConnection {
       this.send({ kind: 'readNotifyReply', dataType, count, status: ECA.BADCOUNT, ioid, data: new Uint8Array(0) });
       return;
     }
-    this.sendBytes(this.encodeReply(CaCommand.READ_NOTIFY, ch.pv, dataType, count, ioid));
+    const pv = ch.pv;
+    if (!pv.refresh) {
+      this.sendBytes(this.encodeReply(CaCommand.READ_NOTIFY, pv, dataType, count, ioid));
+      return;
+    }
+    pv.refresh()
+      .catch((e: unknown) => this.log('warn', `ca: refreshing ${ch.name} before a read failed: ${(e as Error).message}`))
+      .then(() => {
+        // the channel may have been cleared while the PV refreshed
+        if (this.channels.get(sid) === ch) this.sendBytes(this.encodeReply(CaCommand.READ_NOTIFY, pv, dataType, count, ioid));
+      });
   }
 
   private write(sid: number, ioid: number, dataType: number, count: number, payload: Uint8Array, notify: boolean, header: CaHeader): void {

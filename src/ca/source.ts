@@ -77,6 +77,11 @@ export interface CaPv {
    * refuse: the client sees ECA_PUTFAIL and the error message.
    */
   write(value: CaValue, context: CaWriteContext): Promise<void>;
+  /**
+   * Optional: called before a read (READ_NOTIFY) is answered, so the PV can fetch a fresher value
+   * (e.g. from hardware). A rejection is logged and the read answered with the current value.
+   */
+  refresh?(): Promise<void>;
   /** Listener receives DBE_* bits describing what changed. Returns an unsubscribe function. */
   subscribe(listener: (events: number) => void): () => void;
 }

@@ -87,8 +87,11 @@ class VariableCaPv implements CaPv {
   /** The string is sent as a char array (too long for DBR_STRING, or too many enum states). */
   private readonly longString: boolean;
   private readonly enumAsString: boolean;
+  /** Present only with read-on-get, so plain reads stay synchronous. */
+  readonly refresh?: () => Promise<void>;
 
   constructor(private readonly h: EpicsPvHolder) {
+    if (h.readsOnGet) this.refresh = () => h.readOnGet();
     const k = h.kind;
     const v = h.variable;
     if (k.kind === 'enum') {

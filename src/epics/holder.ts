@@ -63,7 +63,7 @@ export class EpicsPvHolder {
     this.offTime = this.type.offsetOf('timeStamp')!;
     this.pv = new SharedPV({
       onPut: (_pv, put) => this.put(put),
-      onGet: opts.readOnGetMs === undefined ? undefined : () => this.refresh(opts.readOnGetMs!),
+      onGet: opts.readOnGetMs === undefined ? undefined : () => this.readOnGet(),
     });
   }
 
@@ -177,7 +177,16 @@ export class EpicsPvHolder {
     for (const l of this.listeners) l({ value: true, alarm: alarmMoved });
   }
 
-  /** Read-on-get: refresh from hardware when the cached value is older than maxAgeMs. */
+  /** True when client reads should refresh the value first (read-on-get is configured). */
+  get readsOnGet(): boolean {
+    return this.opts.readOnGetMs !== undefined;
+  }
+
+  /** Read-on-get, for either protocol: reads hardware when the cached value is older than maxAgeMs. */
+  readOnGet(): Promise<void> {
+    return this.opts.readOnGetMs === undefined ? Promise.resolve() : this.refresh(this.opts.readOnGetMs);
+  }
+
   private async refresh(maxAgeMs: number): Promise<void> {
     const v = this.variable;
     if (v.mode === 'WO' || Date.now() - v.lastUpdated <= maxAgeMs) return;

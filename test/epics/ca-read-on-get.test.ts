@@ -1,6 +1,5 @@
-// Read-on-get over Channel Access: a caget of a value older than maxAgeMs should read hardware first,
-// as a pvAccess get does. Known gap: CaPv.snapshot() is synchronous, so the CA server cannot wait
-// for a hardware read (src/ca would need an async read hook on CaPv for READ_NOTIFY).
+// Read-on-get over Channel Access: a caget of a value older than maxAgeMs reads hardware first,
+// as a pvAccess get does (through the CaPv.refresh hook the CA server awaits before READ_NOTIFY).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LocalVariable, Root } from '../../src/tree/index.ts';
@@ -8,7 +7,7 @@ import { SKIP_PYEPICS, havePyepics, py, serveCa } from './ca-util.ts';
 
 test(
   'CA: with readOnGet, cagets farther apart than maxAgeMs read the hardware each time',
-  { timeout: 60000, todo: 'the CA server reads CaPv.snapshot() synchronously: no read-on-get over CA' },
+  { timeout: 60000 },
   async (t) => {
     if (!havePyepics) return t.skip(SKIP_PYEPICS);
     let calls = 0;
