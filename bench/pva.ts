@@ -10,7 +10,7 @@
 //                                             take the update (pipeline window open, socket not
 //                                             congested), so a reader sees no skips.
 //                                             Ports from EPICS_PVAS_SERVER_PORT/BROADCAST_PORT.
-//   node --import tsx bench/pva.ts pairs       only the spam/eat pairings
+//   node --import tsx bench/pva.ts pairs       only the spam/eat pairings (local: only the tables)
 //   node --import tsx bench/pva.ts eat <name> [seconds]
 //                                             a counting client like pvxs eatspam (pipeline=true):
 //                                             updates/s and skips (value != previous+1); runs until
@@ -304,9 +304,9 @@ function peerBin(): string | undefined {
   return undefined;
 }
 
-async function benchMain(onlyPairs = false): Promise<void> {
-  if (!onlyPairs) await localTables();
-  await pairTables();
+async function benchMain(which: string | undefined): Promise<void> {
+  if (which !== 'pairs') await localTables();
+  if (which !== 'local') await pairTables();
   process.exit(0);
 }
 
@@ -379,4 +379,4 @@ else if (mode === 'eat') {
     process.exit(1);
   }
   await eatMain(a1, Number(a2 ?? 1e9));
-} else await benchMain(mode === 'pairs');
+} else await benchMain(mode);

@@ -131,8 +131,10 @@ export class ServerConnection {
     if (this.flushQueued || this.closed) return;
     this.flushQueued = true;
     // after the microtasks of this tick (posts flush in microtasks): one write per tick
-    process.nextTick(() => this.flush());
+    process.nextTick(this.flushNow);
   }
+
+  private readonly flushNow = (): void => this.flush();
 
   flush(): void {
     this.flushQueued = false;

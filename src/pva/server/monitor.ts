@@ -96,16 +96,23 @@ export class MonitorOp implements Operation, PVSubscriber {
     const f = this.selection.filter(changed, this.filtered);
     if (f.isEmpty()) return;
     if (this.pending.isEmpty() && this.canSend()) {
-      // the common case: share one encoding among all subscribers with the same selection
-      let body = batch.get(this.selection.key);
-      if (!body) {
-        scratch.reset();
-        scratch.bitSet(f);
-        encodeStructurePartial(scratch, pv.current, f);
-        body = scratch.toBuffer();
-        batch.set(this.selection.key, body);
-      }
-      this.writeUpdate(body, undefined);
+      // the common case: encode once, straight into this connection's output, and let every other
+      // subscriber with the same selection copy those bytes (the view stays valid for this flush:
+      // output buffers are only reset when the connection flushes, after the tick)
+      const body = batch.get(this.selection.key);
+      if (body) return this.writeUpdate(body, undefined);
+      const w = this.conn.out;
+      const start = beginMessage(w, Cmd.MONITOR, true);
+      w.u32(this.ioid);
+      w.u8(0);
+      const from = w.pos;
+      w.bitSet(f);
+      encodeStructurePartial(w, pv.current, f);
+      batch.set(this.selection.key, w.buf.subarray(from, w.pos));
+      w.u8(0); // no overrun
+      endMessage(w, start);
+      if (this.pipeline) this.window--;
+      this.conn.queueFlush();
       return;
     }
     // behind: squash into what is pending, noting fields overwritten before being sent

@@ -114,15 +114,20 @@ export class SharedPV {
     v.clearChanged();
     if (!this.flushQueued && this.subscribers.size) {
       this.flushQueued = true;
-      queueMicrotask(() => this.flush());
+      queueMicrotask(this.flushNow);
     }
   }
+
+  private readonly flushNow = (): void => this.flush();
+  /** Encodings shared by subscribers during one flush (reused: no allocation per update). */
+  private readonly batch = new Map<string, Buffer>();
 
   private flush(): void {
     this.flushQueued = false;
     if (!this.value || this.pending.isEmpty()) return;
-    const batch = new Map<string, Buffer>();
+    const batch = this.batch;
     for (const s of this.subscribers) s.update(this, this.pending, batch);
+    batch.clear();
     this.pending.clear();
     if (this.handlers.onWritable) this.notifyWritable();
   }
