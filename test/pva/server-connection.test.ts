@@ -564,3 +564,77 @@ test('removing a PV destroys its channels and finishes its monitors', async () =
   const fin = responses(ms, 1).find((m) => m.subcmd & 0x10);
   assert.ok(fin, 'monitor finished (0x10)');
 });
+
+test('subscribers with the same selection share one encoding, on one connection and across connections', async () => {
+  const h1 = harness();
+  const h2 = harness();
+  const pv = scalarPv(0);
+  h1.provider.add('pv', pv);
+  h2.provider.add('pv', pv);
+  const s1 = await h1.channel('pv');
+  const s2 = await h2.channel('pv');
+  for (const ioid of [1, 2]) await monitor(h1, s1, ioid, 'field(value,display.units)');
+  await monitor(h2, s2, 3, 'field(value,display.units)');
+  for (const ioid of [1, 2]) op(h1, { command: Cmd.MONITOR, sid: s1, ioid, subcmd: 0x44 });
+  op(h2, { command: Cmd.MONITOR, sid: s2, ioid: 3, subcmd: 0x44 });
+  await tick();
+  h1.drain();
+  h2.drain();
+  // a big enough update to make the first connection's output buffer grow while encoding
+  const long = 'x'.repeat(10000);
+  pv.post({ value: 42, display: { units: long, description: 'not selected' } });
+  await tick();
+  const a = h1.drain();
+  const b = h2.drain();
+  for (const [ms, ioid] of [[a, 1], [a, 2], [b, 3]] as const) {
+    const [u] = updates(ms, ioid);
+    assert.ok(u, `update for ${ioid}`);
+    assert.equal(u.value!.get('value'), 42);
+    assert.equal(u.value!.get('display.units'), long);
+    assert.equal(u.value!.get('display.description'), '', 'unselected');
+    assert.equal(u.overrun!.isEmpty(), true);
+  }
+});
+
+test('SharedPV onWritable: a producer posting whenever writable fills the pipeline window exactly, without squashing', async () => {
+  const h = harness();
+  let n = 0;
+  let calls = 0;
+  const pv = new SharedPV({
+    onWritable: (p) => {
+      calls++;
+      p.post({ value: ++n });
+    },
+  });
+  pv.open(new PVStructure(ntScalar('uint'), { value: 0 }));
+  h.provider.add('spam', pv);
+  const sid = await h.channel('spam');
+  assert.equal(pv.writable, false, 'nobody subscribed');
+  await monitor(h, sid, 1, 'record[pipeline=true]', 4);
+  assert.equal(pv.writable, false, 'not started');
+  op(h, { command: Cmd.MONITOR, sid, ioid: 1, subcmd: 0x44 });
+  await tick();
+  let got = updates(h.drain(), 1).map((m) => m.value!.get('value') as number);
+  assert.deepEqual(got, [0, 1, 2, 3], 'the initial value, then three posts fill the window of 4');
+  assert.equal(pv.writable, false, 'window shut');
+  await tick();
+  assert.equal(updates(h.drain(), 1).length, 0);
+  op(h, { command: Cmd.MONITOR, sid, ioid: 1, subcmd: 0x80, ack: 2 });
+  await tick();
+  const again = updates(h.drain(), 1);
+  got = again.map((m) => m.value!.get('value') as number);
+  assert.deepEqual(got, [4, 5], 'an ack of 2 lets exactly two more posts through');
+  assert.ok(again.every((m) => m.overrun!.isEmpty()), 'nothing squashed');
+  assert.equal(n, 5);
+  // a congested client: not writable until it drains
+  h.sink.buffered = 2 << 20;
+  op(h, { command: Cmd.MONITOR, sid, ioid: 1, subcmd: 0x80, ack: 2 });
+  await tick();
+  assert.equal(updates(h.drain(), 1).length, 0);
+  assert.equal(n, 5, 'no posts while congested');
+  h.sink.buffered = 0;
+  h.conn.drained();
+  await tick();
+  assert.deepEqual(updates(h.drain(), 1).map((m) => m.value!.get('value')), [6, 7]);
+  assert.ok(calls >= 7);
+});
