@@ -598,6 +598,10 @@ test('subscribers with the same selection share one encoding, on one connection 
 
 test('SharedPV onWritable: a producer posting whenever writable fills the pipeline window exactly, without squashing', async () => {
   const h = harness();
+  // the producer is asked again one event-loop turn after each update
+  const settle = async () => {
+    for (let i = 0; i < 10; i++) await tick();
+  };
   let n = 0;
   let calls = 0;
   const pv = new SharedPV({
@@ -613,14 +617,14 @@ test('SharedPV onWritable: a producer posting whenever writable fills the pipeli
   await monitor(h, sid, 1, 'record[pipeline=true]', 4);
   assert.equal(pv.writable, false, 'not started');
   op(h, { command: Cmd.MONITOR, sid, ioid: 1, subcmd: 0x44 });
-  await tick();
+  await settle();
   let got = updates(h.drain(), 1).map((m) => m.value!.get('value') as number);
   assert.deepEqual(got, [0, 1, 2, 3], 'the initial value, then three posts fill the window of 4');
   assert.equal(pv.writable, false, 'window shut');
-  await tick();
+  await settle();
   assert.equal(updates(h.drain(), 1).length, 0);
   op(h, { command: Cmd.MONITOR, sid, ioid: 1, subcmd: 0x80, ack: 2 });
-  await tick();
+  await settle();
   const again = updates(h.drain(), 1);
   got = again.map((m) => m.value!.get('value') as number);
   assert.deepEqual(got, [4, 5], 'an ack of 2 lets exactly two more posts through');
@@ -629,12 +633,12 @@ test('SharedPV onWritable: a producer posting whenever writable fills the pipeli
   // a congested client: not writable until it drains
   h.sink.buffered = 2 << 20;
   op(h, { command: Cmd.MONITOR, sid, ioid: 1, subcmd: 0x80, ack: 2 });
-  await tick();
+  await settle();
   assert.equal(updates(h.drain(), 1).length, 0);
   assert.equal(n, 5, 'no posts while congested');
   h.sink.buffered = 0;
   h.conn.drained();
-  await tick();
+  await settle();
   assert.deepEqual(updates(h.drain(), 1).map((m) => m.value!.get('value')), [6, 7]);
   assert.ok(calls >= 7);
 });

@@ -28,9 +28,9 @@ export interface SharedPVHandlers {
   onGet?(pv: SharedPV): void | Promise<void>;
   /**
    * Called when a post now would reach every subscriber without being squashed (see `writable`):
-   * after an update went out and all subscribers can take another, and when a subscriber's pipeline
-   * window opens, its client drains, or it (re)starts. Lets a producer post exactly as fast as its
-   * clients take updates.
+   * in the event loop turn after an update went out, if all subscribers can take another, and when a
+   * subscriber's pipeline window opens, its client drains, or it (re)starts. Lets a producer post
+   * exactly as fast as its clients take updates.
    */
   onWritable?(pv: SharedPV): void;
   onFirstConnect?(pv: SharedPV): void;
@@ -129,8 +129,21 @@ export class SharedPV {
     for (const s of this.subscribers) s.update(this, this.pending, batch);
     batch.clear();
     this.pending.clear();
-    if (this.handlers.onWritable) this.notifyWritable();
+    // Ask for the next update in the next turn of the event loop, not now: each update then leaves
+    // in its own write and acks are read in between, which keeps a pipelined client's window
+    // moving (sending the whole window in one burst makes the client ack it all at once, and
+    // server and client take turns instead of overlapping).
+    if (this.handlers.onWritable && !this.writableQueued) {
+      this.writableQueued = true;
+      setImmediate(this.writableNow);
+    }
   }
+
+  private writableQueued = false;
+  private readonly writableNow = (): void => {
+    this.writableQueued = false;
+    this.notifyWritable();
+  };
 
   /** True when someone is subscribed and a post now would reach every subscriber without squashing. */
   get writable(): boolean {
