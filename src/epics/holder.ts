@@ -25,8 +25,15 @@ export interface HolderListener {
   (events: { value: boolean; alarm: boolean }): void;
 }
 
-function num(v: number | bigint | undefined, type: ScalarType, dflt: number): unknown {
-  return coerceScalar(type, v ?? dflt);
+/** A metadata number in the wire type; a limit the wire type cannot hold falls back to `dflt`. */
+function num(v: number | bigint | undefined, type: ScalarType, dflt: number, onBad?: (v: number | bigint) => void): unknown {
+  if (v == null) return coerceScalar(type, dflt);
+  try {
+    return coerceScalar(type, v);
+  } catch {
+    onBad?.(v);
+    return coerceScalar(type, dflt);
+  }
 }
 
 export class EpicsPvHolder {
@@ -109,8 +116,11 @@ export class EpicsPvHolder {
     const k = this.kind;
     if (k.kind === 'scalar' && s.has('display.limitLow')) {
       const t = k.type;
-      s.set('display.limitLow', num(v.minimum, t, 0));
-      s.set('display.limitHigh', num(v.maximum, t, 0));
+      // a limit outside the wire type (minimum -1 on a UInt8) must not stop the server: not shown
+      const bad = (what: string) => (x: number | bigint) =>
+        this.opts.log.warn(`${this.name}: ${what} ${String(x)} does not fit the PV's ${t}; not shown`);
+      s.set('display.limitLow', num(v.minimum, t, 0, bad('minimum')));
+      s.set('display.limitHigh', num(v.maximum, t, 0, bad('maximum')));
       s.set('control.limitLow', num(v.minimum, t, 0));
       s.set('control.limitHigh', num(v.maximum, t, 0));
       if (s.has('display.precision')) {
@@ -120,7 +130,7 @@ export class EpicsPvHolder {
       }
       if (s.has('valueAlarm.active')) {
         const isFloat = t === 'float' || t === 'double';
-        const lim = (x: number | bigint | undefined) => coerceScalar(t, x ?? (isFloat ? NaN : 0));
+        const lim = (x: number | bigint | undefined) => num(x, t, isFloat ? NaN : 0, bad('alarm limit'));
         s.set('valueAlarm', {
           active: v.hasAlarm,
           lowAlarmLimit: lim(v.lowAlarm),

@@ -143,3 +143,24 @@ test("timeStamp is the variable's lastUpdated", async () => {
     await s.close();
   }
 });
+
+test('a limit the wire type cannot hold (minimum -1 on a UInt8) is not shown and does not stop the server', async () => {
+  const root = new Root({ name: 'R', pollEn: false });
+  root.add(new LocalVariable({ name: 'neg', typeStr: 'UInt8', value: 3, minimum: -1, maximum: 300, lowAlarm: -5, highAlarm: 250 }));
+  root.add(new LocalVariable({ name: 'fine', typeStr: 'UInt8', value: 4 }));
+  const s = await serve(root);
+  try {
+    const v = await s.client.get('test:R:neg');
+    assert.equal(v.get('value'), 3);
+    assert.equal(v.get('display.limitLow'), 0);
+    assert.equal(v.get('display.limitHigh'), 0);
+    assert.equal(v.get('valueAlarm.lowAlarmLimit'), 0);
+    assert.equal(v.get('valueAlarm.highAlarmLimit'), 250);
+    assert.equal((await s.client.get('test:R:fine')).get('value'), 4);
+    const warns = s.log.lines.filter((l) => l.startsWith('warn') && l.includes('test:R:neg'));
+    assert.ok(warns.some((l) => l.includes('minimum -1')), warns.join('\n'));
+    assert.ok(warns.some((l) => l.includes('maximum 300')), warns.join('\n'));
+  } finally {
+    await s.close();
+  }
+});

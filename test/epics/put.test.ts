@@ -22,6 +22,7 @@ function buildRoot(): Root {
   d.add(new LocalVariable({ name: 'label', value: 'hello' }));
   d.add(new LocalVariable({ name: 'af32', value: new Float32Array([0, 0, 0]) }));
   d.add(new LocalVariable({ name: 'au8', typeStr: 'UInt8[4]', value: [0, 0, 0, 0] }));
+  d.add(new LocalVariable({ name: 'wide', typeStr: 'UInt128', value: 0 }));
   d.add(new LocalVariable({ name: 'u12', typeStr: 'UInt12', value: 1 }));
   d.add(new RemoteVariable({ name: 'reg', offset: 0x10, bitSize: 32, bitOffset: 0, base: 'UInt', mode: 'RW' }));
   return root;
@@ -266,6 +267,21 @@ test("a RemoteVariable's value is in emulated memory when the put resolves", asy
     assert.equal(new DataView(bytes.buffer).getUint32(0, true), 0xdeadbeef);
     await s.client.put('test:R:D:reg', 0x01020304);
     assert.deepEqual(Array.from(mem.readBytes(0x10, 4)), [4, 3, 2, 1]);
+  } finally {
+    await s.close();
+  }
+});
+
+test("a put to a string-served ('other') variable is parsed by the tree type", async () => {
+  const root = buildRoot();
+  const s = await serve(root);
+  try {
+    const big = 2n ** 100n + 3n;
+    await s.client.put('test:R:D:wide', String(big));
+    assert.equal(val(root, 'wide'), big);
+    assert.equal((await s.client.get('test:R:D:wide')).get('value'), String(big));
+    await rejectsMatching(s.client.put('test:R:D:wide', 'lots'), /lots|R\.D\.wide/);
+    assert.equal(val(root, 'wide'), big);
   } finally {
     await s.close();
   }

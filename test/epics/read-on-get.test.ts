@@ -130,3 +130,24 @@ test('without readOnGet a get serves the last pushed value', async () => {
     await s.close();
   }
 });
+
+test('a failing hardware read makes the get fail with its message', async () => {
+  const root = new Root({ name: 'R', pollEn: false });
+  root.add(
+    new LocalVariable({
+      name: 'bad',
+      typeStr: 'Int32',
+      value: 3,
+      localGet: () => {
+        throw new Error('bus error at 0x10');
+      },
+    }),
+  );
+  const s = await serve(root, { readOnGet: { maxAgeMs: 0 } });
+  try {
+    await assert.rejects(s.client.get('test:R:bad'), /test:R:bad.*bus error at 0x10/);
+    assert.equal((root.getNode('R.bad') as LocalVariable).value, 3);
+  } finally {
+    await s.close();
+  }
+});
