@@ -132,3 +132,41 @@ test('a command PV is typed by its argType', async () => {
     await s.close();
   }
 });
+
+test('bit fields round up to the next wire width; bool, string and 64-bit arrays keep their element type', async () => {
+  const root = new Root({ name: 'R', pollEn: false });
+  root.add(new LocalVariable({ name: 'u1', typeStr: 'UInt1', value: 1 }));
+  root.add(new LocalVariable({ name: 'u12', typeStr: 'UInt12', value: 4095 }));
+  root.add(new LocalVariable({ name: 'i24', typeStr: 'Int24', value: -8388608 }));
+  root.add(new LocalVariable({ name: 'u48', typeStr: 'UInt48', value: 2 ** 48 - 1 }));
+  root.add(new LocalVariable({ name: 'ab', value: [true, false, true] }));
+  root.add(new LocalVariable({ name: 'as', value: ['x', 'yz'] }));
+  root.add(new LocalVariable({ name: 'ai64', value: new BigInt64Array([-(2n ** 62n), 5n]) }));
+  root.add(new LocalVariable({ name: 'be', typeStr: 'Bool', value: true, enum: { 0: 'Closed', 1: 'Open' } }));
+  const s = await serve(root);
+  try {
+    const cases: [string, string, unknown][] = [
+      ['u1', 'ubyte', 1],
+      ['u12', 'ushort', 4095],
+      ['i24', 'int', -8388608],
+      ['u48', 'ulong', 2 ** 48 - 1],
+      ['ab', 'boolean[]', [true, false, true]],
+      ['as', 'string[]', ['x', 'yz']],
+      ['ai64', 'long[]', [-(2n ** 62n), 5n]],
+    ];
+    for (const [name, wire, value] of cases) {
+      const pv = `test:R:${name}`;
+      assert.equal(fieldType((await s.client.info(pv)) as Structure), wire, `${name} wire type`);
+      const got = (await s.client.get(pv)).get('value');
+      if (Array.isArray(value)) assert.deepEqual(Array.from(got as ArrayLike<unknown>), value, `${name} value`);
+      else assert.equal(Number(got), value, `${name} value`);
+    }
+    const be = (await s.client.info('test:R:be')) as Structure;
+    assert.equal(be.id, 'epics:nt/NTEnum:1.0', 'a Bool with an enum is an NTEnum');
+    const v = await s.client.get('test:R:be');
+    assert.equal(v.get('value.index'), 1);
+    assert.deepEqual(v.get('value.choices'), ['Closed', 'Open']);
+  } finally {
+    await s.close();
+  }
+});
