@@ -11,7 +11,8 @@ import {
 } from '../pvdata/index.ts';
 import { ntEnum, ntScalar, ntScalarArray, timeFromDate, DISPLAY_FORMS } from '../pvdata/nt.ts';
 import { SharedPV, type Logger, type PutRequest } from '../pva/server/index.ts';
-import type { BaseCommand, BaseVariable, VariableValue } from '../tree/index.ts';
+import { parseTypeStr, type BaseCommand, type BaseVariable, type VariableValue } from '../tree/index.ts';
+import { parseScalar, splitArray } from '../tree/format.ts';
 import { alarmOf, displayFormOf, pvKindOf, scalarTypeOfTypeStr, type PvKind } from './type-map.ts';
 
 export interface HolderOptions {
@@ -343,13 +344,35 @@ export class EpicsCommandHolder {
 
   /** Runs the command; the argument may be a string (parsed by the command's argType). */
   async call(arg: unknown): Promise<unknown> {
-    const a = typeof arg === 'bigint' && arg >= BigInt(Number.MIN_SAFE_INTEGER) && arg <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(arg) : arg;
+    let a = typeof arg === 'bigint' && arg >= BigInt(Number.MIN_SAFE_INTEGER) && arg <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(arg) : arg;
     try {
+      if (typeof a === 'string') a = this.parseArrayText(a);
       return await this.command.call(a === undefined ? undefined : (a as never));
     } catch (e) {
       this.opts.log.info(`command ${this.name} failed: ${(e as Error).message}`);
       throw e;
     }
+  }
+
+  /** Text for an array argType ('[1, 2, 3]', '1,2,3') → its elements; the tree parses scalars itself. */
+  private parseArrayText(text: string): unknown {
+    const t = this.command.argType;
+    let info;
+    try {
+      info = t === undefined ? undefined : parseTypeStr(t);
+    } catch {
+      return text;
+    }
+    if (!info || info.length === undefined) return text;
+    const elements = splitArray(text);
+    if (info.base === 'String') return elements;
+    return elements.map((e) => {
+      try {
+        return parseScalar(info, e);
+      } catch (err) {
+        throw new Error(`${this.command.path}: bad argument: ${(err as Error).message}`);
+      }
+    });
   }
 
   private async rpc(arg: AnyValue | null): Promise<PVStructure> {

@@ -147,3 +147,37 @@ test('a put on a command PV runs the command with the value', async () => {
     await s.close();
   }
 });
+
+test('RPC with an array argType: the argument text is parsed element by element; an array reply', async () => {
+  const root = new Root({ name: 'R', pollEn: false });
+  const got: number[][] = [];
+  root.add(
+    new LocalCommand<Int32Array, number[]>({
+      name: 'sum',
+      argType: 'Int32[3]',
+      retType: 'Float64[2]',
+      function: ({ arg }) => {
+        const a = Array.from(arg!);
+        got.push(a);
+        const t = a.reduce((x, y) => x + y, 0);
+        return [t, t / 2];
+      },
+    }),
+  );
+  const s = await serve(root);
+  try {
+    const r = await s.client.rpc('test:R:sum', { arg: '[1, 2, 3]' });
+    assert.deepEqual(Array.from(r.get('value') as Float64Array), [6, 3]);
+    assert.equal(fieldType(r.type as Structure), 'double[]');
+    await s.client.rpc('test:R:sum', { arg: '0x10, -1, 5' });
+    assert.deepEqual(got, [[1, 2, 3], [16, -1, 5]]);
+    await rejectsMatching(s.client.rpc('test:R:sum', { arg: '1, x, 3' }), /bad argument/);
+    await rejectsMatching(s.client.rpc('test:R:sum', { arg: '1, 2' }), /3 values/);
+    assert.equal(got.length, 2);
+    // a put of an array runs it too
+    await s.client.put('test:R:sum', [4, 5, 6]);
+    assert.deepEqual(got[2], [4, 5, 6]);
+  } finally {
+    await s.close();
+  }
+});
