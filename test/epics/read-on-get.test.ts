@@ -2,10 +2,10 @@
 // per-path overrides; without it a get serves the last pushed value.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LocalVariable, Root } from '../../src/tree/index.ts';
+import { type Emulate, LocalVariable, RemoteVariable, Root } from '../../src/tree/index.ts';
 import { timeToMs } from '../../src/pvdata/index.ts';
 import { serve } from './harness.ts';
-import { sleep } from './util.ts';
+import { collect, sleep } from './util.ts';
 
 interface Counter {
   calls: number;
@@ -148,6 +148,24 @@ test('a failing hardware read makes the get fail with its message', async () => 
     await assert.rejects(s.client.get('test:R:bad'), /test:R:bad.*bus error at 0x10/);
     assert.equal((root.getNode('R.bad') as LocalVariable).value, 3);
   } finally {
+    await s.close();
+  }
+});
+
+test('read-on-get of a RemoteVariable sees a register changed in hardware, and monitors get the new value', async () => {
+  const root = new Root({ name: 'R', pollEn: false });
+  root.add(new RemoteVariable({ name: 'status', offset: 0x20, bitSize: 32, bitOffset: 0, base: 'UInt', mode: 'RO' }));
+  const s = await serve(root, { readOnGet: { maxAgeMs: 0 } });
+  const mon = collect(s.client, 'test:R:status');
+  try {
+    assert.equal(await get(s, 'test:R:status'), 0);
+    await mon.next();
+    (root.memBase as Emulate).writeBytes(0x20, new Uint8Array([0x78, 0x56, 0x34, 0x12]));
+    const from = mon.values.length;
+    assert.equal(await get(s, 'test:R:status'), 0x12345678);
+    assert.equal((await mon.next((v) => v.get('value') === 0x12345678, from)).get('value'), 0x12345678);
+  } finally {
+    mon.close();
     await s.close();
   }
 });
