@@ -164,3 +164,26 @@ test('a limit the wire type cannot hold (minimum -1 on a UInt8) is not shown and
     await s.close();
   }
 });
+
+test('display precision and form for the other format specs', async () => {
+  const root = new Root({ name: 'R', pollEn: false });
+  const specs: [string, string, string, number, number][] = [
+    ['e', 'Float64', '{:.2e}', 2, 5],
+    ['b', 'UInt8', '{:b}', 0, 2],
+    ['d', 'Int32', '{:d}', 0, 3],
+    ['plain', 'Float32', '{}', 0, 0],
+    ['X', 'UInt16', '{:#06X}', 0, 4],
+    ['g', 'Float64', '{:.4g}', 4, 0],
+  ];
+  for (const [name, typeStr, disp] of specs) root.add(new LocalVariable({ name, typeStr, value: 1, disp }));
+  const s = await serve(root);
+  try {
+    for (const [name, , disp, precision, form] of specs) {
+      const v = await s.client.get(`test:R:${name}`);
+      assert.equal(v.get('display.precision'), precision, `${disp} precision`);
+      assert.equal(v.get('display.form.index'), form, `${disp} form`);
+    }
+  } finally {
+    await s.close();
+  }
+});
