@@ -100,3 +100,20 @@ test('enum and array updates are partial too', async () => {
     await s.close();
   }
 });
+
+test('a polled variable pushes each new reading to monitors', async () => {
+  const root = new Root({ name: 'R', pollEn: true });
+  let n = 0;
+  root.add(new LocalVariable({ name: 'tick', typeStr: 'Int32', value: 0, pollInterval: 0.02, localGet: () => ++n }));
+  const s = await serve(root);
+  const mon = collect(s.client, 'test:R:tick');
+  try {
+    await mon.next((v) => (v.get('value') as number) >= 3);
+    const later = mon.values.slice(1);
+    assert.ok(later.length >= 1);
+    for (const u of later) assert.deepEqual(changedTop(u), ['timeStamp', 'value']);
+  } finally {
+    mon.close();
+    await s.close();
+  }
+});
