@@ -67,6 +67,8 @@ export class ServerConnection {
   private readonly blocked = new Set<MonitorOp>();
   private nextSid = 1;
   private flushQueued = false;
+  /** Sink writes so far (monitors count their updates per write). */
+  writes = 0;
   private closed = false;
   /** Authenticated identity from the validation reply. */
   user = '';
@@ -141,6 +143,7 @@ export class ServerConnection {
     if (this.closed || this.out.pos === 0) return;
     const data = this.out.toBuffer();
     this.out.reset();
+    this.writes++;
     this.sink.write(data);
     if (this.sink.bufferedBytes() > this.ctx.sendQueueLimit * 8) {
       this.ctx.log.warn(`${this.peer}: client is not reading (${this.sink.bufferedBytes()} bytes queued); closing`);

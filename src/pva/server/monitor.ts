@@ -16,6 +16,15 @@ export class MonitorOp implements Operation, PVSubscriber {
   private running = false;
   private pipeline = false;
   private window = 0;
+  /**
+   * Pipeline: updates per write for a producer posting whenever writable (half the client's
+   * window, as it acks at half), and how many went into the write under way. Sending the whole window
+   * in one burst makes the client ack it all at once: server and client then take turns instead of
+   * overlapping.
+   */
+  private readonly burstLimit: number;
+  private burst = 0;
+  private burstWrite = -1;
   /** Filtered changes not yet sent, and fields that changed again before being sent. */
   private readonly pending = new BitSet();
   private readonly overrun = new BitSet();
@@ -31,6 +40,7 @@ export class MonitorOp implements Operation, PVSubscriber {
   ) {
     this.ioid = m.ioid;
     this.window = m.ack ?? 0;
+    this.burstLimit = Math.max(1, Math.floor(this.window / 2));
   }
 
   init(m: OpRequestMsg): void {
@@ -80,6 +90,10 @@ export class MonitorOp implements Operation, PVSubscriber {
   ready(): boolean {
     if (this.dead || !this.running || !this.pending.isEmpty()) return false;
     if (this.pipeline && this.window <= 0) return false;
+    if (this.pipeline && this.burstWrite === this.conn.writes && this.burst >= this.burstLimit) {
+      this.channel.pv.notifyWritableSoon();
+      return false;
+    }
     if (this.conn.congested()) {
       this.conn.block(this);
       return false;
@@ -111,7 +125,7 @@ export class MonitorOp implements Operation, PVSubscriber {
       batch.set(this.selection.key, w.buf.subarray(from, w.pos));
       w.u8(0); // no overrun
       endMessage(w, start);
-      if (this.pipeline) this.window--;
+      this.sent();
       this.conn.queueFlush();
       return;
     }
@@ -145,8 +159,18 @@ export class MonitorOp implements Operation, PVSubscriber {
     if (overrun && !overrun.isEmpty()) w.bitSet(overrun);
     else w.u8(0);
     endMessage(w, start);
-    if (this.pipeline) this.window--;
+    this.sent();
     this.conn.queueFlush();
+  }
+
+  private sent(): void {
+    if (!this.pipeline) return;
+    this.window--;
+    if (this.burstWrite !== this.conn.writes) {
+      this.burstWrite = this.conn.writes;
+      this.burst = 0;
+    }
+    this.burst++;
   }
 
   closed(_pv: SharedPV): void {

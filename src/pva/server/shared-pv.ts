@@ -28,9 +28,11 @@ export interface SharedPVHandlers {
   onGet?(pv: SharedPV): void | Promise<void>;
   /**
    * Called when a post now would reach every subscriber without being squashed (see `writable`):
-   * in the event loop turn after an update went out, if all subscribers can take another, and when a
-   * subscriber's pipeline window opens, its client drains, or it (re)starts. Lets a producer post
-   * exactly as fast as its clients take updates.
+   * after an update went out, if all subscribers can take another, and when a subscriber's pipeline
+   * window opens, its client drains, or it (re)starts. Lets a producer post exactly as fast as its
+   * clients take updates. A pipelined subscriber takes at most half its window per socket write
+   * (its client acks at half, and can then ack one half while the other is on its way); the rest
+   * is asked for in the next turn of the event loop.
    */
   onWritable?(pv: SharedPV): void;
   onFirstConnect?(pv: SharedPV): void;
@@ -129,14 +131,8 @@ export class SharedPV {
     for (const s of this.subscribers) s.update(this, this.pending, batch);
     batch.clear();
     this.pending.clear();
-    // Ask for the next update in the next turn of the event loop, not now: each update then leaves
-    // in its own write and acks are read in between, which keeps a pipelined client's window
-    // moving (sending the whole window in one burst makes the client ack it all at once, and
-    // server and client take turns instead of overlapping).
-    if (this.handlers.onWritable && !this.writableQueued) {
-      this.writableQueued = true;
-      setImmediate(this.writableNow);
-    }
+    // ask for the next update at once if every subscriber can take it in this tick's write
+    if (this.handlers.onWritable) this.notifyWritable();
   }
 
   private writableQueued = false;
@@ -155,6 +151,16 @@ export class SharedPV {
   /** @internal A subscriber can take updates again: calls onWritable if every subscriber can. */
   notifyWritable(): void {
     if (this.handlers.onWritable && this.writable) this.handlers.onWritable(this);
+  }
+
+  /**
+   * @internal A subscriber will take updates again in the next write (it has sent its share of
+   * this one): asks again in the next turn of the event loop.
+   */
+  notifyWritableSoon(): void {
+    if (!this.handlers.onWritable || this.writableQueued) return;
+    this.writableQueued = true;
+    setImmediate(this.writableNow);
   }
 
   close(): void {
