@@ -399,9 +399,19 @@ export class EpicsCommandHolder {
     }
     const type = t.array ? ntScalarArray(t.type) : ntScalar(t.type);
     const s = new PVStructure(type);
-    if (r !== undefined && r !== null) s.set('value', t.type === 'string' && typeof r !== 'string' && !t.array ? String(r) : r);
+    if (r !== undefined && r !== null) s.set('value', t.type === 'string' && typeof r !== 'string' && !t.array ? textOf(r) : r);
     s.set('timeStamp', timeFromDate(Date.now()));
     return s;
+  }
+}
+
+/** A return value shown as text: objects and arrays as JSON (bigints as numbers), others by String. */
+function textOf(r: unknown): string {
+  if (typeof r !== 'object' || r === null) return String(r);
+  try {
+    return JSON.stringify(r, (_k, v) => (typeof v === 'bigint' ? v.toString() : ArrayBuffer.isView(v) ? Array.from(v as unknown as ArrayLike<number>) : v));
+  } catch {
+    return String(r);
   }
 }
 
