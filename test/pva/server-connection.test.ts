@@ -643,8 +643,8 @@ test('SharedPV onWritable: a producer posting whenever writable fills the pipeli
   assert.ok(calls >= 7);
 });
 
-test('SharedPV onWritable: a pipelined subscriber takes half its window per write, so the client can ack while the rest is on its way', async () => {
-  for (const windowSize of [1, 2, 8]) {
+test('SharedPV onWritable: a pipelined subscriber takes a quarter of its window per write, so the client can ack while the rest is on its way', async () => {
+  for (const windowSize of [1, 2, 4, 16]) {
     const h = harness();
     let n = 0;
     const pv = new SharedPV({ onWritable: (p) => p.post({ value: ++n }) });
@@ -657,8 +657,8 @@ test('SharedPV onWritable: a pipelined subscriber takes half its window per writ
     for (let i = 0; i < 20; i++) await tick();
     const got = updates(h.drain(), 1).map((m) => m.value!.get('value') as number);
     assert.deepEqual(got, Array.from({ length: windowSize }, (_, i) => i), `window ${windowSize}: exactly the window, in order`);
-    const half = Math.max(1, Math.floor(windowSize / 2));
-    assert.equal(h.sink.writes.length - before, Math.ceil(windowSize / half), `window ${windowSize}: ${half} per write`);
+    const quarter = Math.max(1, Math.floor(windowSize / 4));
+    assert.equal(h.sink.writes.length - before, Math.ceil(windowSize / quarter), `window ${windowSize}: ${quarter} per write`);
     // acks keep it going
     op(h, { command: Cmd.MONITOR, sid, ioid: 1, subcmd: 0x80, ack: windowSize });
     for (let i = 0; i < 20; i++) await tick();

@@ -17,10 +17,11 @@ export class MonitorOp implements Operation, PVSubscriber {
   private pipeline = false;
   private window = 0;
   /**
-   * Pipeline: updates per write for a producer posting whenever writable (half the client's
-   * window, as it acks at half), and how many went into the write under way. Sending the whole window
-   * in one burst makes the client ack it all at once: server and client then take turns instead of
-   * overlapping.
+   * Pipeline: updates per write for a producer posting whenever writable (a quarter of the client's
+   * window; clients ack at half), and how many went into the write under way. Sending the whole
+   * window in one burst makes the client ack it all at once: server and client then take turns
+   * instead of overlapping. (Measured with pvxs eatspam and pvtree eat, window 4: one update per
+   * write beats two per write, which beats four.)
    */
   private readonly burstLimit: number;
   private burst = 0;
@@ -40,7 +41,7 @@ export class MonitorOp implements Operation, PVSubscriber {
   ) {
     this.ioid = m.ioid;
     this.window = m.ack ?? 0;
-    this.burstLimit = Math.max(1, Math.floor(this.window / 2));
+    this.burstLimit = Math.max(1, Math.floor(this.window / 4));
   }
 
   init(m: OpRequestMsg): void {

@@ -30,9 +30,9 @@ export interface SharedPVHandlers {
    * Called when a post now would reach every subscriber without being squashed (see `writable`):
    * after an update went out, if all subscribers can take another, and when a subscriber's pipeline
    * window opens, its client drains, or it (re)starts. Lets a producer post exactly as fast as its
-   * clients take updates. A pipelined subscriber takes at most half its window per socket write
-   * (its client acks at half, and can then ack one half while the other is on its way); the rest
-   * is asked for in the next turn of the event loop.
+   * clients take updates. A pipelined subscriber takes at most a quarter of its window per socket
+   * write (its client acks at half, and can ack while the rest is on its way); the rest is asked
+   * for in the next turns of the event loop.
    */
   onWritable?(pv: SharedPV): void;
   onFirstConnect?(pv: SharedPV): void;
