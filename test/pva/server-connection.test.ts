@@ -451,6 +451,7 @@ test('MONITOR stop (0x04) holds updates; start (0x44) sends the full value again
   assert.ok(got[0].changed!.get(0), 'the complete value');
   assert.equal(got[0].value!.get('value'), 2);
   assert.equal(got[0].value!.get('display.units'), 'V');
+  assert.equal(got[0].overrun!.isEmpty(), true, 'changes made while stopped are not overruns');
 });
 
 test('DESTROY_REQUEST ends a monitor; CANCEL stops it; destroying the channel ends its operations', async () => {

@@ -78,8 +78,10 @@ export class MonitorOp implements Operation, PVSubscriber {
       const start = (sub & SUB_GET) !== 0;
       if (start && !this.running) {
         this.running = true;
-        // every start begins with the complete current value
+        // every start begins with the complete current value (nothing was overrun: the client
+        // asked not to be sent anything)
         this.pending.or(this.selection.full);
+        this.overrun.clear();
       } else if (!start) this.running = false;
     }
     if (sub & SUB_DESTROY) return this.conn.endOperation(this.ioid, false);
@@ -107,7 +109,8 @@ export class MonitorOp implements Operation, PVSubscriber {
   }
 
   update(pv: SharedPV, changed: BitSet, batch: Map<string, Buffer>): void {
-    if (this.dead || !this.selection) return;
+    // stopped: nothing to keep, the next start sends the complete value
+    if (this.dead || !this.selection || !this.running) return;
     const f = this.selection.filter(changed, this.filtered);
     if (f.isEmpty()) return;
     if (this.pending.isEmpty() && this.canSend()) {
