@@ -13,17 +13,8 @@ import {
   decodeDbr,
 } from '../../src/ca/index.ts';
 import { loadCaptures, peerSource, tcpStreams, udpDatagrams } from './helpers.ts';
+import { prng as rng } from '../util/prng.ts';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function mutate(src: Uint8Array, r: () => number): Uint8Array {
   let b = Uint8Array.from(src);

@@ -6,18 +6,8 @@ import { frameBytes, framesOfStream, loadCaptures, streamsOf } from './captures.
 import { ProtocolError, type Frame } from '../../src/pva/messages.ts';
 import { DEFAULT_MAX_MESSAGE_SIZE, Framer, framesOfDatagram } from '../../src/pva/framer.ts';
 import { HEADER_SIZE } from '../../src/pva/protocol.ts';
+import { prng } from '../util/prng.ts';
 
-/** Deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const show = (fs: Array<Frame | ProtocolError>): string[] =>
   fs.map((f) => (f instanceof ProtocolError ? `error: ${f.message}` : `${f.version}/${f.flags}/${f.command}/${f.controlValue} ${frameBytes(f).toString('hex')}`));

@@ -15,19 +15,10 @@ import { ProtocolError, decodeMessage, type DecodeContext, type Frame, type PvaM
 import { Framer, framesOfDatagram } from '../../src/pva/framer.ts';
 import { HEADER_SIZE } from '../../src/pva/protocol.ts';
 import { BitSet, PVStructure, type FieldDesc, type TypeCache } from '../../src/pvdata/index.ts';
+import { prng } from '../util/prng.ts';
 
 // ---------------------------------------------------------------- deterministic randomness
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Rand {
   private next: () => number;

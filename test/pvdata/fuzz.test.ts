@@ -18,18 +18,8 @@ import {
   type TypeCache,
 } from '../../src/pvdata/index.ts';
 import { loadMessages } from './captures.ts';
+import { prng } from '../util/prng.ts';
 
-/** mulberry32: small, fast, deterministic. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SPECIAL = [0x00, 0x01, 0x7f, 0x80, 0x81, 0x82, 0x88, 0x89, 0xfc, 0xfd, 0xfe, 0xff];
 
