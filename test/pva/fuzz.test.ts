@@ -17,9 +17,6 @@ import { HEADER_SIZE } from '../../src/pva/protocol.ts';
 import { BitSet, PVStructure, type FieldDesc, type TypeCache } from '../../src/pvdata/index.ts';
 import { prng } from '../util/prng.ts';
 
-// ---------------------------------------------------------------- deterministic randomness
-
-
 class Rand {
   private next: () => number;
   constructor(seed: number) {
