@@ -162,6 +162,42 @@ test('a stalled client does not slow another; its queued bytes stay bounded', as
   await server.stop();
 });
 
+test('a small send queue limit (below the socket high-water mark) still resumes a stalled client', async () => {
+  const LIMIT = 4096;
+  const { server } = await startServer({ sendQueueLimit: LIMIT });
+  const pv = new SharedPV();
+  const N = 1024; // 8 KB updates: above the limit, below the socket's 16 KB high-water mark
+  pv.open(new PVStructure(ntScalarArray('double'), { value: new Float64Array(N) }));
+  server.addPV('small', pv);
+  const raw = new RawClient(server.tcpPort);
+  await raw.monitor('small');
+  raw.sock.pause();
+  const arr = new Float64Array(N);
+  let posted = 0;
+  let conn: ServerConnection | undefined;
+  // fill the kernel buffers until the server holds bytes of its own, then post a little more
+  const end = Date.now() + 5000;
+  let extra = 0;
+  while (Date.now() < end && extra < 20) {
+    arr[0] = ++posted;
+    pv.post({ value: arr });
+    await new Promise((r) => setImmediate(r));
+    conn ??= [...connsOf(server)][0];
+    if (conn && queuedOf(conn) > 0) extra++;
+  }
+  assert.ok(extra >= 20, 'the stalled client fell behind');
+  raw.sock.resume();
+  const until = Date.now() + 3000;
+  for (;;) {
+    const last = raw.msgs.filter((m) => m.type === 'opResponse' && m.value).at(-1);
+    if (last && last.type === 'opResponse' && (last.value!.get('value') as Float64Array)[0] === posted) break;
+    assert.ok(Date.now() < until, `stalled client never got the latest value (${posted})`);
+    await sleep(10);
+  }
+  raw.sock.destroy();
+  await server.stop();
+});
+
 test('a client past the hard limit is closed with a log line', async () => {
   const LIMIT = 16 * 1024;
   const { server, log } = await startServer({ sendQueueLimit: LIMIT });

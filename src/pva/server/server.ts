@@ -170,8 +170,12 @@ export class PvaServer {
   private accept(s: Socket, ctx: ServerContext): void {
     s.setNoDelay(true);
     const peer = `${s.remoteAddress}:${s.remotePort}`;
+    const limit = ctx.sendQueueLimit;
+    const flushed = () => conn.drained();
     const conn = new ServerConnection(ctx, {
-      write: (b) => void s.write(b),
+      // 'drain' only follows a write that reached the socket's high-water mark: when a limit below
+      // it is crossed, learn from the write's own callback when the bytes have left
+      write: (b) => void (s.writableLength + b.length > limit ? s.write(b, flushed) : s.write(b)),
       bufferedBytes: () => s.writableLength,
       close: () => s.destroy(),
     }, peer);
