@@ -667,3 +667,31 @@ test('SharedPV onWritable: a pipelined subscriber takes a quarter of its window 
     h.conn.close();
   }
 });
+
+test('SharedPV onWritable without pipelining: queueSize updates per write, spread over event-loop turns', async () => {
+  const h = harness();
+  let n = 0;
+  const pv = new SharedPV({
+    onWritable: (p) => {
+      if (n < 40) p.post({ value: ++n });
+    },
+  });
+  pv.open(new PVStructure(ntScalar('uint'), { value: 0 }));
+  h.provider.add('spam', pv);
+  const sid = await h.channel('spam');
+  await monitor(h, sid, 1, 'record[queueSize=5]');
+  const before = h.sink.writes.length;
+  op(h, { command: Cmd.MONITOR, sid, ioid: 1, subcmd: 0x44 });
+  await tick();
+  assert.ok(n < 40, 'one turn of the event loop does not run the producer dry');
+  for (let i = 0; i < 40 && n < 40; i++) await tick();
+  await tick();
+  const writes = h.sink.writes.slice(before);
+  const perWrite = writes.map((w) => {
+    const f = new Framer();
+    return f.push(w).length;
+  });
+  assert.ok(perWrite.every((k) => k <= 5), `updates per write: ${perWrite}`);
+  const got = updates(h.drain(), 1).map((m) => m.value!.get('value') as number);
+  assert.deepEqual(got, Array.from({ length: 41 }, (_, i) => i), 'every value, in order');
+});

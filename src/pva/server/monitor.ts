@@ -17,13 +17,14 @@ export class MonitorOp implements Operation, PVSubscriber {
   private pipeline = false;
   private window = 0;
   /**
-   * Pipeline: updates per write for a producer posting whenever writable (a quarter of the client's
-   * window; clients ack at half), and how many went into the write under way. Sending the whole
+   * Updates per write for a producer posting whenever writable, and how many went into the write
+   * under way. Pipelined: a quarter of the client's window (clients ack at half); otherwise the
+   * requested queueSize (default 4). Sending the whole
    * window in one burst makes the client ack it all at once: server and client then take turns
    * instead of overlapping. (Measured with pvxs eatspam and pvtree eat, window 4: one update per
    * write beats two per write, which beats four.)
    */
-  private readonly burstLimit: number;
+  private burstLimit: number;
   private burst = 0;
   private burstWrite = -1;
   /** Filtered changes not yet sent, and fields that changed again before being sent. */
@@ -51,6 +52,8 @@ export class MonitorOp implements Operation, PVSubscriber {
       const { selection, options } = selectionFromRequest(m.pvRequest, pv.type!);
       this.selection = selection;
       this.pipeline = options.pipeline === true;
+      // without pipelining only the socket limits a producer: send its queueSize per write
+      if (!this.pipeline) this.burstLimit = Math.max(1, options.queueSize ?? 4);
     } catch (e) {
       this.initReply(statusError((e as Error).message));
       return this.conn.endOperation(this.ioid, false);
@@ -93,7 +96,7 @@ export class MonitorOp implements Operation, PVSubscriber {
   ready(): boolean {
     if (this.dead || !this.running || !this.pending.isEmpty()) return false;
     if (this.pipeline && this.window <= 0) return false;
-    if (this.pipeline && this.burstWrite === this.conn.writes && this.burst >= this.burstLimit) {
+    if (this.burstWrite === this.conn.writes && this.burst >= this.burstLimit) {
       this.channel.pv.notifyWritableSoon();
       return false;
     }
@@ -168,8 +171,7 @@ export class MonitorOp implements Operation, PVSubscriber {
   }
 
   private sent(): void {
-    if (!this.pipeline) return;
-    this.window--;
+    if (this.pipeline) this.window--;
     if (this.burstWrite !== this.conn.writes) {
       this.burstWrite = this.conn.writes;
       this.burst = 0;
