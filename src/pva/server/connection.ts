@@ -103,7 +103,7 @@ export class ServerConnection {
     if (this.closed) return;
     for (const f of this.framer.push(chunk)) {
       if (f instanceof ProtocolError) return this.protocolError(f.message);
-      const m = decodeMessage(f, { cache: this.cache, opTypes: (ioid) => this.opTypes(ioid) });
+      const m = decodeMessage(f, this.decodeCtx);
       if (m instanceof ProtocolError) return this.protocolError(m.message);
       // the registry size we offered bounds how many types a client may define
       if (this.cache.size > REGISTRY_SIZE) return this.protocolError(`more than ${REGISTRY_SIZE} cached types`);
@@ -137,6 +137,8 @@ export class ServerConnection {
   }
 
   private readonly flushNow = (): void => this.flush();
+  /** One decode context for the connection's life (no closure per message). */
+  private readonly decodeCtx = { cache: this.cache, opTypes: (ioid: number) => this.opTypes(ioid) };
 
   flush(): void {
     this.flushQueued = false;
