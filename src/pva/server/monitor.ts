@@ -18,11 +18,10 @@ export class MonitorOp implements Operation, PVSubscriber {
   private window = 0;
   /**
    * Updates per write for a producer posting whenever writable, and how many went into the write
-   * under way. Pipelined: a quarter of the client's window (clients ack at half); otherwise the
-   * requested queueSize (default 4). Sending the whole
+   * under way. Pipelined: a quarter of the client's window (clients ack at half). Sending the whole
    * window in one burst makes the client ack it all at once: server and client then take turns
    * instead of overlapping. (Measured with pvxs eatspam and pvtree eat, window 4: one update per
-   * write beats two per write, which beats four.)
+   * write beats two per write, which beats four.) Not pipelined: the requested queueSize (4).
    */
   private burstLimit: number;
   private burst = 0;

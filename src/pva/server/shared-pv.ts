@@ -128,9 +128,13 @@ export class SharedPV {
     this.flushQueued = false;
     if (!this.value || this.pending.isEmpty()) return;
     const batch = this.batch;
-    for (const s of this.subscribers) s.update(this, this.pending, batch);
-    batch.clear();
-    this.pending.clear();
+    try {
+      for (const s of this.subscribers) s.update(this, this.pending, batch);
+    } finally {
+      // the encodings are views into output buffers: never let one outlive this flush
+      batch.clear();
+      this.pending.clear();
+    }
     // ask for the next update at once if every subscriber can take it in this tick's write
     if (this.handlers.onWritable) this.notifyWritable();
   }
