@@ -1,12 +1,12 @@
 // End to end with a real Channel Access client: Debian's python3-pyepics (libca).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 
 import { CaMemoryPv, StaticCaSource, type CaServer } from '../../src/ca/index.ts';
 import { freeUdpPort, peerSource, sleep, startServer } from './helpers.ts';
+import { PYTHON, lastJson, runPython } from '../util/python.ts';
 
-const PYTHON = '/usr/bin/python3';
 const SKIP = 'python3-pyepics not installed: apt-get install -y python3-pyepics';
 const havePyepics = ((): boolean => {
   try {
@@ -46,12 +46,6 @@ function source(): StaticCaSource {
   return src;
 }
 
-interface PyResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 async function caEnv(server: CaServer, extra: Record<string, string> = {}): Promise<NodeJS.ProcessEnv> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const k of Object.keys(env)) if (k.startsWith('EPICS_')) delete env[k];
@@ -66,44 +60,6 @@ async function caEnv(server: CaServer, extra: Record<string, string> = {}): Prom
     EPICS_CAS_BEACON_ADDR_LIST: '127.0.0.1',
     ...extra,
   };
-}
-
-/** Runs an inline Python script, bounded by a timeout (killed after it). */
-function runPython(script: string, env: NodeJS.ProcessEnv, timeoutMs: number, onLine?: (line: string) => void): Promise<PyResult> {
-  return new Promise((resolve) => {
-    const child = spawn(PYTHON, ['-u', '-c', script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let partial = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      partial += d.toString();
-      let i: number;
-      while ((i = partial.indexOf('\n')) >= 0) {
-        const line = partial.slice(0, i);
-        partial = partial.slice(i + 1);
-        onLine?.(line);
-      }
-    });
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      stderr += `\n[killed after ${timeoutMs} ms]`;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-function lastJson(r: PyResult): Record<string, unknown> {
-  const line = r.stdout
-    .split('\n')
-    .reverse()
-    .find((l) => l.startsWith('{'));
-  assert.ok(line, `no JSON output; exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  return JSON.parse(line) as Record<string, unknown>;
 }
 
 const PY_PRELUDE = `

@@ -2,15 +2,17 @@
 // on 127.0.0.1 (ephemeral ports), and a real CA client (Debian's python3-pyepics, libca) run as
 // inline Python scripts with timeouts and a loopback-only EPICS_CA_* environment.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { EpicsPvServer, type EpicsPvServerOptions } from '../../src/epics/index.ts';
 import { PvaClient } from '../../src/pva/client/index.ts';
 import { memoryLogger } from '../../src/pva/server/index.ts';
 import type { Root } from '../../src/tree/index.ts';
+import { PYTHON, lastJson, runPython, type PyResult } from '../util/python.ts';
 
-export const PYTHON = '/usr/bin/python3';
+export { PYTHON, lastJson, runPython, type PyResult };
+
 export const SKIP_PYEPICS = 'python3-pyepics not installed: apt-get install -y python3-pyepics';
 
 export const havePyepics = ((): boolean => {
@@ -109,51 +111,6 @@ export async function caEnv(port: number, extra: Record<string, string> = {}): P
     EPICS_CA_REPEATER_PORT: String(await freeUdpPort()),
     ...extra,
   };
-}
-
-export interface PyResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs an inline Python script, killed after `timeoutMs`; `onLine` sees each stdout line as it comes. */
-export function runPython(script: string, env: NodeJS.ProcessEnv, timeoutMs: number, onLine?: (line: string) => void): Promise<PyResult> {
-  return new Promise((resolve) => {
-    const child = spawn(PYTHON, ['-u', '-c', script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let partial = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      partial += d.toString();
-      let i: number;
-      while ((i = partial.indexOf('\n')) >= 0) {
-        const line = partial.slice(0, i);
-        partial = partial.slice(i + 1);
-        onLine?.(line);
-      }
-    });
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      stderr += `\n[killed after ${timeoutMs} ms]`;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-/** The last JSON object line a script printed. */
-export function lastJson(r: PyResult): Record<string, unknown> {
-  const line = r.stdout
-    .split('\n')
-    .reverse()
-    .find((l) => l.startsWith('{'));
-  assert.ok(line, `no JSON output; exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  return JSON.parse(line) as Record<string, unknown>;
 }
 
 /** Python helpers: j() makes values JSON-able, g() is caget, p() is caput(wait=True) returning 'EXC: …' on errors. */
