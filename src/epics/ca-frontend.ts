@@ -140,7 +140,7 @@ class VariableCaPv implements CaPv {
   snapshot(): CaPvSnapshot {
     const h = this.h;
     const vv = h.variable.getVariableValue(false);
-    const a = alarmOf(vv.status, vv.severity);
+    const a = alarmOf(vv.status, vv.severity, vv.error);
     let value: CaValue;
     const raw = vv.value;
     if (h.kind.kind === 'enum') {
@@ -150,7 +150,7 @@ class VariableCaPv implements CaPv {
     else if (this.nativeType === 'char' && this.longString) value = stringToChars(h.kind.kind === 'display' ? vv.valueDisp : String(raw));
     else if (typeof raw === 'object' && raw !== null) value = Array.from(raw as ArrayLike<unknown>, toNum);
     else value = toNum(raw);
-    return { value, status: a.caStatus, severity: a.severity as 0 | 1 | 2, timestamp: timestampOf(vv.updated) };
+    return { value, status: a.caStatus, severity: a.severity as 0 | 1 | 2 | 3, timestamp: timestampOf(vv.updated) };
   }
 
   async write(value: CaValue, _ctx: CaWriteContext): Promise<void> {

@@ -108,9 +108,9 @@ export class EpicsPvHolder {
     const s = new PVStructure(this.type);
     s.set('value', this.toPvValue(v.value));
     const vv = v.getVariableValue(false);
-    const a = alarmOf(vv.status, vv.severity);
+    const a = alarmOf(vv.status, vv.severity, vv.error);
     s.set('alarm', { severity: a.severity, status: a.status, message: a.message });
-    this.lastAlarm = `${a.severity}/${a.status}`;
+    this.lastAlarm = `${a.severity}/${a.status}/${a.message}`;
     s.set('timeStamp', timeFromDate(vv.updated || Date.now()));
     s.set('display.description', v.description ?? '');
     if (s.has('display.units')) s.set('display.units', v.units ?? '');
@@ -172,8 +172,8 @@ export class EpicsPvHolder {
     u.clearChanged();
     if (this.kind.kind === 'enum') u.setAt(this.offValue + 1, (this.toPvValue(vv.value) as { index: number }).index);
     else u.setAt(this.offValue, this.toPvValue(vv.value));
-    const a = alarmOf(vv.status, vv.severity);
-    const alarmKey = `${a.severity}/${a.status}`;
+    const a = alarmOf(vv.status, vv.severity, vv.error);
+    const alarmKey = `${a.severity}/${a.status}/${a.message}`;
     const alarmMoved = alarmKey !== this.lastAlarm;
     if (alarmMoved) {
       this.lastAlarm = alarmKey;

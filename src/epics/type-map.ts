@@ -64,8 +64,16 @@ export function displayFormOf(disp: string | undefined): { precision: number; fo
   return { precision, form };
 }
 
-/** Tree alarm names to NT alarm fields and the matching EPICS condition name. */
-export function alarmOf(status: string, severity: string): { severity: number; status: number; message: string; caStatus: number } {
+/**
+ * Tree alarm state to NT alarm fields and the CA alarm condition. A failed hardware access wins:
+ * INVALID severity, NT status DEVICE, CA condition READ, and the error as the message.
+ */
+export function alarmOf(
+  status: string,
+  severity: string,
+  error?: Error,
+): { severity: number; status: number; message: string; caStatus: number } {
+  if (error) return { severity: 3, status: 1, message: error.message, caStatus: 1 };
   const sev = severity === 'AlarmMajor' ? 2 : severity === 'AlarmMinor' ? 1 : 0;
   switch (status) {
     case 'AlarmHiHi':

@@ -89,7 +89,7 @@ export class PollQueue {
       await this.host.updateGroup(() =>
         settleAll([
           ...[...blocks].map((b) => b.read().catch((e: Error) => { this.blockFailed(b, e); throw e; })),
-          ...others.map((v) => v.get({ read: true }).catch((e: Error) => { v.lastError = e; throw e; })),
+          ...others.map((v) => v.get({ read: true }).then(() => v._setError(undefined), (e: Error) => { v._setError(e); throw e; })),
         ]),
       );
     } catch (e) {
@@ -102,6 +102,10 @@ export class PollQueue {
   }
 
   private blockFailed(b: Block, e: Error): void {
-    for (const m of b.members) if ('lastError' in m) (m as { lastError?: Error }).lastError = e;
+    for (const m of b.members) {
+      const v = m as Partial<Pick<BaseVariable<unknown>, '_setError'>> & { lastError?: Error };
+      if (typeof v._setError === 'function') v._setError(e);
+      else if ('lastError' in m) v.lastError = e;
+    }
   }
 }

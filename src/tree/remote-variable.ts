@@ -77,7 +77,7 @@ export class RemoteVariable<T = Value> extends BaseVariable<T> implements BlockM
   /** @internal */
   _blockRead(now: number): void {
     const b = this._block!;
-    this.lastError = undefined;
+    this._setError(undefined);
     this._update(this.field.decode(b.shadow, b.view) as T, now);
   }
 

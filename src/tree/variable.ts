@@ -35,6 +35,8 @@ export interface VariableValue<T = Value> {
   severity: AlarmSeverity;
   /** ms since the epoch of the last update from hardware or a set. */
   updated: number;
+  /** The last hardware access failed (a poll or read): the value may be stale. */
+  error?: Error;
 }
 
 export type VariableListener<T = Value> = (path: string, value: VariableValue<T>) => void;
@@ -166,7 +168,16 @@ export abstract class BaseVariable<T = Value> extends Node {
   private _varValue(): VariableValue<T> {
     const v = this.value;
     const [status, severity] = this.alarmState(v);
-    return { value: v, valueDisp: this.genDisp(v), status, severity, updated: this.lastUpdated };
+    const vv: VariableValue<T> = { value: v, valueDisp: this.genDisp(v), status, severity, updated: this.lastUpdated };
+    if (this.lastError) vv.error = this.lastError;
+    return vv;
+  }
+
+  /** @internal Records a hardware failure (or its end); listeners hear when the state changes. */
+  _setError(e: Error | undefined): void {
+    const changed = (e === undefined) !== (this.lastError === undefined) || (e !== undefined && e.message !== this.lastError?.message);
+    this.lastError = e;
+    if (changed) this._changed();
   }
 
   get alarmStatus(): AlarmStatus { return this.alarmState(this.value)[0]; }
