@@ -257,13 +257,6 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** A free UDP port on 127.0.0.1 (released before returning). */
-export async function freeUdpPort(): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
+export { freeUdpPort } from '../util/net.ts';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

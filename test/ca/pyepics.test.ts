@@ -1,20 +1,12 @@
 // End to end with a real Channel Access client: Debian's python3-pyepics (libca).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 
 import { CaMemoryPv, StaticCaSource, type CaServer } from '../../src/ca/index.ts';
-import { freeUdpPort, peerSource, sleep, startServer } from './helpers.ts';
-import { PYTHON, lastJson, runPython } from '../util/python.ts';
+import { peerSource, sleep, startServer } from './helpers.ts';
+import { PY_PRELUDE, SKIP_PYEPICS as SKIP, caEnv as caEnvForPort, havePyepics, lastJson, runPython } from '../util/python.ts';
 
-const SKIP = 'python3-pyepics not installed: apt-get install -y python3-pyepics';
-const havePyepics = ((): boolean => {
-  try {
-    return spawnSync(PYTHON, ['-c', 'import epics'], { timeout: 20000, stdio: 'ignore' }).status === 0;
-  } catch {
-    return false;
-  }
-})();
+const caEnv = (server: CaServer, extra: Record<string, string> = {}) => caEnvForPort(server.port, extra);
 
 const LONG_NAME = 'pvtree:demo:' + 'a-rather-long-device-path-segment:'.repeat(4) + 'readback';
 
@@ -46,41 +38,7 @@ function source(): StaticCaSource {
   return src;
 }
 
-async function caEnv(server: CaServer, extra: Record<string, string> = {}): Promise<NodeJS.ProcessEnv> {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const k of Object.keys(env)) if (k.startsWith('EPICS_')) delete env[k];
-  return {
-    ...env,
-    EPICS_CA_AUTO_ADDR_LIST: 'NO',
-    EPICS_CA_ADDR_LIST: '127.0.0.1',
-    EPICS_CA_SERVER_PORT: String(server.port),
-    EPICS_CA_REPEATER_PORT: String(await freeUdpPort()),
-    EPICS_CAS_INTF_ADDR_LIST: '127.0.0.1',
-    EPICS_CAS_AUTO_BEACON_ADDR_LIST: 'NO',
-    EPICS_CAS_BEACON_ADDR_LIST: '127.0.0.1',
-    ...extra,
-  };
-}
 
-const PY_PRELUDE = `
-import json, math, sys, time
-import epics
-from epics import ca
-def j(v):
-    if hasattr(v, 'tolist'):
-        v = v.tolist()
-    if isinstance(v, float) and math.isnan(v):
-        return 'NaN'
-    if isinstance(v, dict):
-        return {k: j(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [j(x) for x in v]
-    if isinstance(v, bytes):
-        return v.decode()
-    return v
-def g(name, **kw):
-    return j(epics.caget(name, timeout=5, **kw))
-`;
 
 test('pyepics: caget of every native type, metadata, arrays, long names, cainfo', { timeout: 60000 }, async (t) => {
   if (!havePyepics) return t.skip(SKIP);

@@ -1,6 +1,7 @@
 // Inline Python scripts for end-to-end tests with real clients (pyepics): bounded, killed on timeout.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { freeUdpPort } from './net.ts';
 
 /** Debian's interpreter, where python3-pyepics lives (the python3 first on PATH may lack it). */
 export const PYTHON = '/usr/bin/python3';
@@ -49,3 +50,58 @@ export function lastJson(r: PyResult): Record<string, unknown> {
   assert.ok(line, `no JSON output; exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
   return JSON.parse(line) as Record<string, unknown>;
 }
+
+export const havePyepics = ((): boolean => {
+  try {
+    return spawnSync(PYTHON, ['-c', 'import epics'], { timeout: 20000, stdio: 'ignore' }).status === 0;
+  } catch {
+    return false;
+  }
+})();
+
+export const SKIP_PYEPICS = 'python3-pyepics not installed: apt-get install -y python3-pyepics';
+
+/** A loopback-only CA client environment for a server on `port`. */
+export async function caEnv(port: number, extra: Record<string, string> = {}): Promise<NodeJS.ProcessEnv> {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('EPICS_')) env[k] = v;
+  return {
+    ...env,
+    EPICS_CA_AUTO_ADDR_LIST: 'NO',
+    EPICS_CA_ADDR_LIST: '127.0.0.1',
+    EPICS_CA_SERVER_PORT: String(port),
+    EPICS_CA_REPEATER_PORT: String(await freeUdpPort()),
+    ...extra,
+  };
+}
+
+/** Python helpers: j() makes values JSON-able, g() is caget, p() is caput(wait=True) returning 'EXC: …' on errors. */
+export const PY_PRELUDE = `
+import json, math, sys, time
+import epics
+from epics import ca, dbr
+def j(v):
+    if hasattr(v, 'tolist'):
+        v = v.tolist()
+    if isinstance(v, float) and math.isnan(v):
+        return 'NaN'
+    if isinstance(v, dict):
+        return {k: j(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [j(x) for x in v]
+    if isinstance(v, bytes):
+        return v.decode()
+    return v
+def g(name, **kw):
+    return j(epics.caget(name, timeout=5, **kw))
+def p(name, value, **kw):
+    try:
+        return j(epics.caput(name, value, wait=True, timeout=5, **kw))
+    except Exception as e:
+        return 'EXC: %s' % e
+def ftype(name):
+    ch = ca.create_channel(name, connect=True)
+    ca.connect_channel(ch, timeout=5)
+    n = dbr.Name(ca.field_type(ch)).lower()
+    return 'short' if n == 'int' else n  # DBR_SHORT and DBR_INT are both 1
+`;
