@@ -1,18 +1,18 @@
 // PvaServer: Node socket glue around the sans-I/O connection, plus UDP search, beacons and the
 // built-in `server` PV that list tools query.
 import { randomBytes } from 'node:crypto';
-import { createSocket, type Socket as UdpSocket, type RemoteInfo } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { PVStructure, Writer, struct, type AnyValue } from '../../pvdata/index.ts';
-import { framesOfDatagram } from '../framer.ts';
-import { ProtocolError, decodeMessage, encodeMessage, isAnyAddress, type SearchMsg } from '../messages.ts';
+import { encodeMessage } from '../messages.ts';
 import { SEARCH_MUST_REPLY } from '../protocol.ts';
 import { serverConfig, type PvaServerConfig } from './config.ts';
 import { ServerConnection, type ServerContext } from './connection.ts';
 import { consoleLogger, type Logger } from './log.ts';
+import type { SearchToAnswer } from './search.ts';
 import { SharedPV } from './shared-pv.ts';
 import { StaticProvider, type ChannelSource } from './source.ts';
+import { SearchSockets } from './udp.ts';
 
 export interface PvaServerOptions extends Partial<PvaServerConfig> {
   logger?: Logger;
@@ -32,12 +32,11 @@ export class PvaServer {
   private readonly sources: ChannelSource[] = [this.provider];
   private readonly builtin = new StaticProvider();
   private tcp: Server | undefined;
-  private udp: UdpSocket[] = [];
+  private udp: SearchSockets | undefined;
   private readonly conns = new Set<ServerConnection>();
   private beaconTimer: NodeJS.Timeout | undefined;
   private beaconSeq = 0;
   private boundTcpPort = 0;
-  private boundUdpPort = 0;
   private running = false;
 
   constructor(opts: PvaServerOptions = {}) {
@@ -51,7 +50,12 @@ export class PvaServer {
   }
 
   get udpPort(): number {
-    return this.boundUdpPort;
+    return this.udp?.port ?? 0;
+  }
+
+  /** Whether unicast searches are forwarded to the other servers of this host (local multicast). */
+  get forwardsSearches(): boolean {
+    return this.udp?.forwards ?? false;
   }
 
   get isRunning(): boolean {
@@ -129,23 +133,24 @@ export class PvaServer {
       this.log.info(`TCP port ${this.config.tcpPort} in use; using an ephemeral port`);
       return listen(this.tcp!, iface, 0);
     });
-    for (const addr of this.config.interfaces) {
-      const u = createSocket({ type: 'udp4', reuseAddr: true });
-      u.on('message', (msg, rinfo) => this.onDatagram(u, msg, rinfo));
-      u.on('error', (e) => this.log.warn(`UDP ${addr}: ${e.message}`));
-      await new Promise<void>((res, rej) => {
-        u.once('error', rej);
-        u.bind({ port: this.config.udpPort, address: addr, exclusive: false }, () => {
-          u.off('error', rej);
-          res();
-        });
-      });
-      if (addr === '0.0.0.0') u.setBroadcast(true);
-      this.boundUdpPort = u.address().port;
-      this.udp.push(u);
+    this.udp = new SearchSockets({
+      interfaces: this.config.interfaces,
+      port: this.config.udpPort,
+      ignoreAddrs: this.config.ignoreAddrs,
+      log: this.log,
+      onSearch: (q) => this.answerSearch(q),
+    });
+    try {
+      await this.udp.start();
+    } catch (e) {
+      this.udp.stop();
+      this.udp = undefined;
+      await new Promise<void>((res) => this.tcp!.close(() => res()));
+      this.tcp = undefined;
+      throw e;
     }
     this.running = true;
-    this.log.info(`pvAccess server on ${iface} TCP ${this.boundTcpPort}, UDP ${this.boundUdpPort}`);
+    this.log.info(`pvAccess server on ${iface} TCP ${this.boundTcpPort}, UDP ${this.udpPort}`);
     this.sendBeacon();
     this.beaconTimer = setInterval(() => this.sendBeacon(), this.config.beaconPeriodMs);
     this.beaconTimer.unref();
@@ -157,8 +162,8 @@ export class PvaServer {
     clearInterval(this.beaconTimer);
     for (const c of [...this.conns]) c.close();
     this.conns.clear();
-    for (const u of this.udp) u.close();
-    this.udp = [];
+    this.udp?.stop();
+    this.udp = undefined;
     await new Promise<void>((res) => this.tcp!.close(() => res()));
     this.tcp = undefined;
   }
@@ -191,24 +196,7 @@ export class PvaServer {
     conn.start();
   }
 
-  private onDatagram(u: UdpSocket, msg: Buffer, rinfo: RemoteInfo): void {
-    if (this.config.ignoreAddrs.includes(rinfo.address)) return;
-    for (const f of framesOfDatagram(msg, 65536)) {
-      if (f instanceof ProtocolError) {
-        this.log.debug(`bad datagram from ${rinfo.address}:${rinfo.port}: ${f.message}`);
-        return;
-      }
-      if (f.flags & 0x40) continue; // from another server (beacons, search replies)
-      const m = decodeMessage(f);
-      if (m instanceof ProtocolError) {
-        this.log.debug(`bad datagram from ${rinfo.address}:${rinfo.port}: ${m.message}`);
-        return;
-      }
-      if (m.type === 'search') this.answerSearch(u, m, rinfo);
-    }
-  }
-
-  private answerSearch(u: UdpSocket, m: SearchMsg, rinfo: RemoteInfo): void {
+  private answerSearch({ search: m, replyHost, replyPort }: SearchToAnswer): void {
     if (m.protocols.length && !m.protocols.includes('tcp')) return;
     const found = m.channels.filter((c) => this.has(c.name)).map((c) => c.cid);
     if (!found.length && !(m.flags & SEARCH_MUST_REPLY)) return;
@@ -223,15 +211,11 @@ export class PvaServer {
       found: found.length > 0,
       cids: found.length ? found : m.channels.map((c) => c.cid),
     });
-    const host = isAnyAddress(m.address) ? rinfo.address : m.address;
-    const port = m.port || rinfo.port;
-    u.send(w.bytes(), port, host, (e) => {
-      if (e) this.log.debug(`search reply to ${host}:${port}: ${e.message}`);
-    });
+    this.udp?.send(w.bytes(), replyPort, replyHost);
   }
 
   private sendBeacon(): void {
-    if (!this.running || !this.udp.length) return;
+    if (!this.running || !this.udp) return;
     const w = new Writer(true, 64);
     encodeMessage(w, {
       type: 'beacon',
@@ -245,12 +229,7 @@ export class PvaServer {
       status: null,
     });
     const data = w.toBuffer();
-    for (const b of this.config.beaconAddrs) {
-      const port = b.port || this.boundUdpPort;
-      this.udp[0].send(data, port, b.host, (e) => {
-        if (e) this.log.debug(`beacon to ${b.host}:${port}: ${e.message}`);
-      });
-    }
+    for (const b of this.config.beaconAddrs) this.udp.send(data, b.port || this.udpPort, b.host);
   }
 
   private makeServerPv(): SharedPV {
