@@ -141,10 +141,28 @@ function broadcastAddresses(iface: string): string[] {
   return out;
 }
 
+/** The broadcast address of the local interface holding `address` (loopback included), if any. */
+function interfaceBroadcast(address: string): string | undefined {
+  for (const list of Object.values(os.networkInterfaces())) {
+    for (const a of list ?? []) {
+      if (a.family !== 'IPv4' || a.address !== address) continue;
+      const b = (ipv4ToUint32(a.address) | (~ipv4ToUint32(a.netmask) >>> 0)) >>> 0;
+      return b === ipv4ToUint32(address) ? undefined : [(b >>> 24) & 255, (b >>> 16) & 255, (b >>> 8) & 255, b & 255].join('.');
+    }
+  }
+  return undefined;
+}
+
 interface Listener {
   address: string;
   tcp: net.Server;
+  /** Bound to the interface address: unicast searches, and the socket replies and beacons leave from. */
   udp?: dgram.Socket;
+  /**
+   * Bound to the interface's broadcast address: a socket bound to a unicast address does not receive
+   * broadcasts (BSD sockets), so a server listening on one interface needs this one to hear them.
+   */
+  bcast?: dgram.Socket;
 }
 
 export class CaServer {
@@ -219,6 +237,13 @@ export class CaServer {
           } catch (e) {
             this.log('warn', `ca: cannot bind UDP ${address}:${udpPort} (${(e as Error).message}); no UDP search on it`);
           }
+          const bcast = listener.udp && this.config.udp ? interfaceBroadcast(address) : undefined;
+          if (bcast) {
+            listener.bcast = await bindUdp(bcast, udpPort, (msg, rinfo) => this.onDatagram(listener, msg, rinfo)).catch((e: Error) => {
+              this.log('debug', `ca: cannot bind UDP ${bcast}:${udpPort} (${e.message}); broadcast searches there are not heard`);
+              return undefined;
+            });
+          }
         }
       }
     } catch (e) {
@@ -247,6 +272,7 @@ export class CaServer {
       ls.map(async (l) => {
         await new Promise<void>((res) => l.tcp.close(() => res()));
         if (l.udp) await new Promise<void>((res) => l.udp!.close(() => res()));
+        if (l.bcast) await new Promise<void>((res) => l.bcast!.close(() => res()));
       }),
     );
     this.boundPort = 0;

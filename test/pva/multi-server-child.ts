@@ -12,6 +12,7 @@ import { framesOfDatagram } from '../../src/pva/framer.ts';
 import { PvaServer, SharedPV, memoryLogger } from '../../src/pva/server/index.ts';
 import { ntScalar } from '../../src/pvdata/nt.ts';
 import { PVStructure, Writer } from '../../src/pvdata/index.ts';
+import { CaMemoryPv, CaServer, StaticCaSource, decodeDatagram, encodeMessage as encodeCa } from '../../src/ca/index.ts';
 
 const UDP = 5076;
 const N = 3;
@@ -86,6 +87,44 @@ async function main(): Promise<void> {
     result.peer = null;
   }
   client.close();
+
+  // 4. Channel Access has no forwarding: a unicast search reaches one server, a broadcast all of them
+  result.ca = await caSearches();
+}
+
+/** Two CA servers on port 5064: which answer a search sent by unicast, and one sent to lo's broadcast address. */
+async function caSearches(): Promise<Record<string, number[]>> {
+  const cas: CaServer[] = [];
+  for (let i = 0; i < 2; i++) {
+    const src = new StaticCaSource({ [`ca:${i}`]: new CaMemoryPv({ type: 'long', value: i }) });
+    const s = new CaServer({ source: src, port: 5064, interfaces: ['127.0.0.1'], beacons: false, autoBeaconAddresses: false, beaconAddresses: [], env: {}, log: () => {} });
+    await s.start();
+    cas.push(s);
+  }
+  const sock = createSocket('udp4');
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+  sock.setBroadcast(true);
+  const found: number[] = [];
+  sock.on('message', (msg) => {
+    for (const r of decodeDatagram(msg, 's2c')) if (r.ok && r.message.kind === 'searchReply') found.push(r.message.cid);
+  });
+  const ask = async (host: string) => {
+    found.length = 0;
+    const req = Buffer.concat([
+      encodeCa({ kind: 'version', priority: 0, minorVersion: 13, sequence: 1 }),
+      encodeCa({ kind: 'search', name: 'ca:0', reply: 5, minorVersion: 13, cid: 100 }),
+      encodeCa({ kind: 'search', name: 'ca:1', reply: 5, minorVersion: 13, cid: 101 }),
+    ]);
+    for (let i = 0; i < 3 && found.length < 2; i++) {
+      sock.send(req, 5064, host);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    return [...new Set(found)].sort();
+  };
+  const out = { unicast: await ask('127.0.0.1'), broadcast: await ask('127.255.255.255') };
+  sock.close();
+  for (const s of cas) await s.stop();
+  return out;
 }
 
 /** Sends ORIGIN_TAG + SEARCH to 224.0.0.128 as pvxs forwards; returns the servers' replies (distinct GUIDs). */

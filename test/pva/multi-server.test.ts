@@ -3,7 +3,7 @@
 // The servers and clients run in a private network namespace made for this test (unshare -n, lo up),
 // so no datagram can leave the machine; without the privilege to make one, the test is skipped.
 // With PVA_PEER_BIN set, a pvxs softIocPVX joins on the same port: pvxget finds pvtree's PVs and
-// pvtree's client finds the IOC's.
+// pvtree's client finds the IOC's. Two CA servers on one port show what CA can and cannot do there.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -39,6 +39,10 @@ test('three pvtree servers on one search port are all found by unicast search, a
   assert.deepEqual(out.forwardedReplies.map((r: { cids: number[] }) => r.cids[0]).sort(), [1, 2, 3]);
   assert.ok(out.forwardedReplies.every((r: { found: boolean }) => r.found));
   assert.deepEqual(out.logs, [[], [], []], 'no warnings');
+  // Channel Access (documented in the README): no forwarding exists in CA, so a unicast search
+  // reaches only the server bound last; a search to lo's broadcast address reaches both.
+  assert.deepEqual(out.ca.unicast, [101], 'CA unicast: the last-bound server only');
+  assert.deepEqual(out.ca.broadcast, [100, 101], 'CA broadcast: every server (each listens on its interface broadcast address)');
   if (out.peer === null) return;
   // a real pvxs IOC on the same port (PVA_PEER_BIN)
   assert.match(out.peer['pvxget peer:ai'], /peer:ai/, 'pvxget finds the IOC');
