@@ -1,15 +1,18 @@
 // pvtree get | put | monitor | call | info | list: pvAccess client tools, output modelled on pvxs's
 // pvxget / pvxput / pvxmonitor / pvxcall / pvxinfo / pvxlist.
-import { PvaClient, PvaClientError, formatClassic, formatDelta, formatTree, type ClientConfig } from '../pva/client/index.ts';
+import { PvaClient, PvaClientError, configFromEnv, formatClassic, formatDelta, formatTree, type ClientConfig } from '../pva/client/index.ts';
 import type { PVStructure } from '../pvdata/index.ts';
 import { UsageError, numberOpt, parseArgs, stringOpt, type OptSpec, type Parsed } from './args.ts';
 
+/** Where a command's output goes and what it reads besides its arguments (tests pass their own). */
 export interface CliIO {
   out(s: string): void;
   err(s: string): void;
+  /** Environment the EPICS_* settings are read from (default: process.env). */
+  env?: NodeJS.ProcessEnv;
   /** Client settings overriding the environment (tests). */
   config?: Partial<ClientConfig>;
-  /** Resolves to stop a monitor (default: SIGINT). */
+  /** Resolves to stop a monitor or a server (default: SIGINT, and SIGTERM for a server). */
   interrupt?: Promise<void>;
 }
 
@@ -98,7 +101,7 @@ export function usageOf(cmd: string): string {
 
 function makeClient(p: Parsed, io: CliIO): PvaClient {
   const timeout = numberOpt(p, 'timeout', 5);
-  const client = new PvaClient({ ...io.config, timeout });
+  const client = new PvaClient({ ...configFromEnv(io.env), ...io.config, timeout });
   if (p.opts.has('verbose')) {
     const c = client.config;
     io.err(
@@ -266,6 +269,66 @@ function stamp(): string {
   );
 }
 
+/**
+ * Where a `pvtree monitor` run stands, in one place: updates printed per PV (Infinity once the PV
+ * ended with an error or 'finished'), which PVs connected, whether anything failed, and the exit
+ * status once the run is over.
+ */
+class MonitorRun {
+  readonly updates: Map<string, number>;
+  readonly connected = new Set<string>();
+  failed = false;
+  /** Resolves with the exit status. */
+  readonly done: Promise<number>;
+  private settle!: (code: number) => void;
+
+  /** `count`: updates wanted per PV (0: until interrupted). */
+  constructor(readonly names: string[], readonly count: number) {
+    this.updates = new Map(names.map((n) => [n, 0]));
+    this.done = new Promise<number>((r) => (this.settle = r));
+  }
+
+  /** Counts an update; false when the PV already had its `count` (not printed). */
+  update(name: string): boolean {
+    const n = this.updates.get(name)!;
+    if (this.count > 0 && n >= this.count) return false;
+    this.updates.set(name, n + 1);
+    this.finishIfComplete();
+    return true;
+  }
+
+  /** The PV's subscription ended (server error or 'finished'). */
+  ended(name: string, failed: boolean): void {
+    if (failed) this.failed = true;
+    this.updates.set(name, Infinity);
+    this.finishIfComplete();
+  }
+
+  /** Ends the run now (interrupt): the status says whether anything failed. */
+  finish(): void {
+    this.settle(this.failed ? 1 : 0);
+  }
+
+  /** Ends the run at the time limit; returns one message per PV that fell short. */
+  timedOut(limitSeconds: number): string[] {
+    const shortfalls: string[] = [];
+    for (const name of this.names) {
+      const n = this.updates.get(name)!;
+      if (!this.connected.has(name)) shortfalls.push(`${name}: not found (timeout ${limitSeconds} s)`);
+      else if (this.count > 0 && n < this.count) shortfalls.push(`${name}: ${n} of ${this.count} updates (timeout ${limitSeconds} s)`);
+    }
+    this.settle(this.failed || shortfalls.length ? 1 : 0);
+    return shortfalls;
+  }
+
+  /** Every PV has its `count` updates or has ended. */
+  private finishIfComplete(): void {
+    const enough = this.count > 0 ? this.count : Infinity;
+    for (const n of this.updates.values()) if (n < enough) return;
+    this.finish();
+  }
+}
+
 async function doMonitor(client: PvaClient, p: Parsed, io: CliIO): Promise<number> {
   const request = stringOpt(p, 'request');
   const fmt = format(p);
@@ -274,24 +337,12 @@ async function doMonitor(client: PvaClient, p: Parsed, io: CliIO): Promise<numbe
   const queueSize = p.opts.has('queue-size') ? numberOpt(p, 'queue-size', 4) : undefined;
   const pipeline = p.opts.has('pipeline');
   const verbose = p.opts.has('verbose');
-  const names = p.positional;
-  const counts = new Map<string, number>(names.map((n) => [n, 0]));
-  const connected = new Set<string>();
-  let failed = false;
-  let finish!: (code: number) => void;
-  const done = new Promise<number>((r) => (finish = r));
-  const checkDone = (): void => {
-    if (count > 0 && [...counts.values()].every((c) => c >= count)) finish(failed ? 1 : 0);
-  };
-  const subs = names.map((name) =>
+  const run = new MonitorRun(p.positional, count);
+  const subs = run.names.map((name) =>
     client.monitor(
       name,
       (v) => {
-        const n = counts.get(name)!;
-        if (count > 0 && n >= count) return;
-        counts.set(name, n + 1);
-        io.out(show(name, v, fmt));
-        checkDone();
+        if (run.update(name)) io.out(show(name, v, fmt));
       },
       {
         request,
@@ -300,7 +351,7 @@ async function doMonitor(client: PvaClient, p: Parsed, io: CliIO): Promise<numbe
         onEvent: (ev) => {
           switch (ev.type) {
             case 'connected':
-              connected.add(name);
+              run.connected.add(name);
               io.err(`${stamp()} ${name} Connected to ${ev.peer}\n`);
               if (verbose && queueSize) io.err(`${name} queueSize=${queueSize}\n`);
               break;
@@ -309,46 +360,31 @@ async function doMonitor(client: PvaClient, p: Parsed, io: CliIO): Promise<numbe
               break;
             case 'error':
               io.err(`Error: ${ev.error.message}\n`);
-              failed = true;
-              counts.set(name, Infinity);
-              if (count > 0) checkDone();
-              else if (names.length === 1) finish(1);
+              run.ended(name, true);
               break;
             case 'finished':
               io.err(`${name} Finished\n`);
-              counts.set(name, Infinity);
-              checkDone();
-              if (count === 0 && names.length === 1) finish(failed ? 1 : 0);
+              run.ended(name, false);
               break;
           }
         },
       },
     ),
   );
-  let timer: NodeJS.Timeout | undefined;
-  if (limit > 0) {
-    timer = setTimeout(() => {
-      let code = failed ? 1 : 0;
-      for (const name of names) {
-        if (!connected.has(name)) {
-          io.err(`Error: ${name}: not found (timeout ${limit} s)\n`);
-          code = 1;
-        } else if (count > 0 && counts.get(name)! < count) {
-          io.err(`Error: ${name}: ${counts.get(name)} of ${count} updates (timeout ${limit} s)\n`);
-          code = 1;
-        }
-      }
-      finish(code);
-    }, limit * 1000);
-  }
+  const timer =
+    limit > 0
+      ? setTimeout(() => {
+          for (const msg of run.timedOut(limit)) io.err(`Error: ${msg}\n`);
+        }, limit * 1000)
+      : undefined;
   const onSigint = (): void => {
     io.err('Interrupted\n');
-    finish(failed ? 1 : 0);
+    run.finish();
   };
   if (io.interrupt) void io.interrupt.then(onSigint);
   else process.once('SIGINT', onSigint);
   try {
-    return await done;
+    return await run.done;
   } finally {
     if (timer) clearTimeout(timer);
     process.removeListener('SIGINT', onSigint);

@@ -37,13 +37,13 @@ export async function main(argv: string[], io: CliIO = stdio): Promise<number> {
     }
     const spec = './serve.ts'; // not a literal import: the file may not exist yet
     const mod = (await import(spec)) as {
-      serveCommand?: (args: string[]) => Promise<number> | number;
+      serveCommand?: (args: string[], io: CliIO) => Promise<number> | number;
     };
     if (typeof mod.serveCommand !== 'function') {
       io.err("pvtree: src/cli/serve.ts does not export serveCommand\n");
       return 1;
     }
-    return await mod.serveCommand(args);
+    return await mod.serveCommand(args, io);
   }
   if (CLIENT_COMMANDS.includes(cmd)) return runClientCommand(cmd, args, io);
   io.err(`pvtree: unknown command '${cmd}'\n${USAGE}`);

@@ -1,13 +1,14 @@
 // `pvtree serve`: load a tree (declarative YAML or a module exporting a Root), back it with
-// emulated memory, and serve it over pvAccess and Channel Access until Ctrl-C.
-import { readFileSync } from 'node:fs';
+// emulated memory, and serve it over pvAccess and Channel Access until interrupted.
+import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { EpicsPvServer, type EpicsProtocol } from '../epics/index.ts';
-import { consoleLogger } from '../pva/server/index.ts';
+import { consoleLogger, type LogLevel } from '../pva/server/index.ts';
 import { Root, loadTreeFromFile } from '../tree/index.ts';
 import { parseArgs, UsageError, type OptSpec } from './args.ts';
+import { stdio, type CliIO } from './client-commands.ts';
 
 export const SERVE_USAGE = `Usage: pvtree serve <tree.yaml | module.ts|.js> [options]
 
@@ -18,10 +19,11 @@ Options:
   --inc-groups A,B      serve only nodes in one of these groups
   --exc-groups A,B      never serve nodes in these groups (default: NoServe)
   --pv-map FILE         YAML/JSON map of tree path -> PV name; serve only those
-  --dump [FILE]         print (or write to FILE) 'pvName -> path' lines after start
+  --dump [FILE]         print (or write to FILE) 'pvName -> path' lines after start;
+                        --dump=FILE and --dump FILE work before or after the tree
   --read-on-get MS      a client get reads hardware when the value is older than MS ms
   --protocols LIST      pva, ca or pva,ca (default: pva,ca)
-  --loopback            bind, search and beacon on 127.0.0.1 only (sets the EPICS_* variables)
+  --loopback            bind, search and beacon on 127.0.0.1 only (overrides the EPICS_* lists)
   -h, --help            this help
 
 A module must export a Root (as 'root' or default) or a function createRoot() returning one.
@@ -33,7 +35,7 @@ const SPECS: OptSpec[] = [
   { long: 'inc-groups', value: true },
   { long: 'exc-groups', value: true },
   { long: 'pv-map', value: true },
-  { long: 'dump' },
+  { long: 'dump', value: 'optional' },
   { long: 'read-on-get', value: true },
   { long: 'protocols', value: true },
   { long: 'loopback' },
@@ -41,7 +43,7 @@ const SPECS: OptSpec[] = [
 ];
 
 /** The loopback-only settings for both protocols. */
-export const LOOPBACK_ENV: Record<string, string> = {
+export const LOOPBACK_ENV: Readonly<Record<string, string>> = {
   EPICS_PVAS_INTF_ADDR_LIST: '127.0.0.1',
   EPICS_PVAS_BEACON_ADDR_LIST: '127.0.0.1',
   EPICS_PVAS_AUTO_BEACON_ADDR_LIST: 'NO',
@@ -54,8 +56,71 @@ export const LOOPBACK_ENV: Record<string, string> = {
   EPICS_CA_AUTO_ADDR_LIST: 'NO',
 };
 
+/** What `pvtree serve` was asked to do, parsed and checked. */
+export interface ServeConfig {
+  /** The YAML tree or JS/TS module to load. */
+  tree: string;
+  base: string;
+  incGroups?: string[];
+  excGroups?: string[];
+  /** YAML/JSON file mapping tree paths to PV names. */
+  pvMapFile?: string;
+  /** Dump the PV names after start: to `file`, or to standard output when `file` is unset. */
+  dump?: { file?: string };
+  /** A get reads hardware when the value is older than this (milliseconds). */
+  readOnGetMs?: number;
+  protocols: EpicsProtocol[];
+  /** Serve, search and beacon on 127.0.0.1 only. */
+  loopback: boolean;
+}
+
 const list = (v: string | true | undefined): string[] | undefined =>
   typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+
+/** Parses `pvtree serve` arguments; 'help' for -h. Throws UsageError on bad input. */
+export function parseServeArgs(argv: string[]): ServeConfig | 'help' {
+  const { opts: o, positional } = parseArgs(argv, SPECS, { positionals: 1 });
+  if (o.has('help')) return 'help';
+  if (positional.length !== 1) {
+    throw new UsageError(
+      positional.length ? `give exactly one tree file or module, not ${positional.map((p) => `'${p}'`).join(' ')}` : 'give a tree file or module',
+    );
+  }
+  const str = (k: string): string | undefined => {
+    const v = o.get(k);
+    return typeof v === 'string' ? v : undefined;
+  };
+  const protocols = list(o.get('protocols')) ?? ['pva', 'ca'];
+  if (!protocols.length || protocols.some((p) => p !== 'pva' && p !== 'ca')) {
+    throw new UsageError(`--protocols takes pva, ca or pva,ca, not '${str('protocols')}'`);
+  }
+  let readOnGetMs: number | undefined;
+  const rog = str('read-on-get');
+  if (rog !== undefined) {
+    readOnGetMs = rog.trim() === '' ? NaN : Number(rog);
+    if (!Number.isFinite(readOnGetMs) || readOnGetMs < 0) {
+      throw new UsageError(`--read-on-get takes a number of milliseconds (0 or more), not '${rog}'`);
+    }
+  }
+  const dump = o.get('dump');
+  if (dump === '') throw new UsageError('--dump= needs a file name (or give --dump alone for standard output)');
+  return {
+    tree: positional[0],
+    base: str('base') ?? 'pvtree',
+    incGroups: list(o.get('inc-groups')),
+    excGroups: list(o.get('exc-groups')),
+    pvMapFile: str('pv-map'),
+    dump: dump === undefined ? undefined : { file: dump === true ? undefined : dump },
+    readOnGetMs,
+    protocols: protocols as EpicsProtocol[],
+    loopback: o.has('loopback'),
+  };
+}
+
+/** The environment the servers read: `env` with the loopback settings over it when asked. */
+export function serverEnv(config: ServeConfig, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return config.loopback ? { ...env, ...LOOPBACK_ENV } : env;
+}
 
 /** Loads a Root from a YAML tree or a JS/TS module. */
 export async function loadRoot(file: string): Promise<Root> {
@@ -68,91 +133,104 @@ export async function loadRoot(file: string): Promise<Root> {
   return root;
 }
 
-export async function serveCommand(argv: string[]): Promise<number> {
-  let parsed;
-  // --dump takes an optional file: consume the next argument when it is not an option or the tree
-  const dumpAt = argv.indexOf('--dump');
-  let dumpFile: string | undefined;
-  if (dumpAt >= 0 && argv[dumpAt + 1] && !argv[dumpAt + 1].startsWith('-') && argv.slice(dumpAt + 2).some((a) => !a.startsWith('-'))) {
-    dumpFile = argv[dumpAt + 1];
-    argv = [...argv.slice(0, dumpAt + 1), ...argv.slice(dumpAt + 2)];
-  }
+function loadPvMap(file: string): Record<string, string> {
+  const m = parseYaml(readFileSync(file, 'utf8')) as unknown;
+  if (!m || typeof m !== 'object' || Array.isArray(m)) throw new Error('not a mapping of path to PV name');
+  return m as Record<string, string>;
+}
+
+/** Resolves when the user stops the server: `io.interrupt`, or SIGINT / SIGTERM. */
+function stopRequested(io: CliIO): Promise<void> {
+  if (io.interrupt) return io.interrupt;
+  return new Promise<void>((res) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      res();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}
+
+/** Runs `pvtree serve`; returns the exit status once stopped. Output goes through `io`. */
+export async function serveCommand(argv: string[], io: CliIO = stdio): Promise<number> {
+  let config: ServeConfig | 'help';
   try {
-    parsed = parseArgs(argv, SPECS);
+    config = parseServeArgs(argv);
   } catch (e) {
-    if (e instanceof UsageError) {
-      process.stderr.write(`pvtree serve: ${e.message}\n${SERVE_USAGE}`);
-      return 1;
-    }
-    throw e;
+    if (!(e instanceof UsageError)) throw e;
+    io.err(`pvtree serve: ${e.message}\n${SERVE_USAGE}`);
+    return 1;
   }
-  const o = parsed.opts;
-  if (o.has('help')) {
-    process.stdout.write(SERVE_USAGE);
+  if (config === 'help') {
+    io.out(SERVE_USAGE);
     return 0;
   }
-  if (parsed.positional.length !== 1) {
-    process.stderr.write(`pvtree serve: give exactly one tree file or module\n${SERVE_USAGE}`);
+  const fail = (msg: string): number => {
+    io.err(`pvtree serve: ${msg}\n`);
     return 1;
-  }
-  if (o.has('loopback')) Object.assign(process.env, LOOPBACK_ENV);
-  const log = consoleLogger('pvtree');
+  };
+  const env = serverEnv(config, io.env ?? process.env);
+  const log = consoleLogger('pvtree', (env.PVTREE_LOG as LogLevel) || 'info', io.err);
   let root: Root;
-  try {
-    root = await loadRoot(parsed.positional[0]);
-  } catch (e) {
-    process.stderr.write(`pvtree serve: ${(e as Error).message}\n`);
-    return 1;
-  }
   let pvMap: Record<string, string> | undefined;
-  const mapFile = o.get('pv-map');
-  if (typeof mapFile === 'string') {
+  try {
+    root = await loadRoot(config.tree);
+  } catch (e) {
+    return fail((e as Error).message);
+  }
+  if (config.pvMapFile !== undefined) {
     try {
-      pvMap = parseYaml(readFileSync(mapFile, 'utf8')) as Record<string, string>;
-      if (!pvMap || typeof pvMap !== 'object') throw new Error('not a mapping of path to PV name');
+      pvMap = loadPvMap(config.pvMapFile);
     } catch (e) {
-      process.stderr.write(`pvtree serve: --pv-map ${mapFile}: ${(e as Error).message}\n`);
-      return 1;
+      return fail(`--pv-map ${config.pvMapFile}: ${(e as Error).message}`);
     }
   }
-  const rog = o.get('read-on-get');
-  const protocols = (list(o.get('protocols')) ?? ['pva', 'ca']) as EpicsProtocol[];
-  if (protocols.some((p) => p !== 'pva' && p !== 'ca')) {
-    process.stderr.write(`pvtree serve: --protocols takes pva, ca or pva,ca\n`);
-    return 1;
-  }
   const server = new EpicsPvServer({
-    base: typeof o.get('base') === 'string' ? (o.get('base') as string) : 'pvtree',
+    base: config.base,
     root,
-    incGroups: list(o.get('inc-groups')),
-    excGroups: list(o.get('exc-groups')),
+    incGroups: config.incGroups,
+    excGroups: config.excGroups,
     pvMap,
-    readOnGet: typeof rog === 'string' ? { maxAgeMs: Number(rog) } : undefined,
-    protocols,
+    readOnGet: config.readOnGetMs === undefined ? undefined : { maxAgeMs: config.readOnGetMs },
+    protocols: config.protocols,
+    pva: { env },
+    ca: { env },
     logger: log,
   });
   root.addProtocol(server);
   try {
     await root.start();
   } catch (e) {
-    process.stderr.write(`pvtree serve: ${(e as Error).message}\n`);
-    return 1;
+    return fail((e as Error).message);
   }
-  if (o.has('dump')) server.dump(dumpFile);
-  const pva = server.pvaServer;
-  const ca = server.caServer;
-  process.stdout.write(
-    `pvtree: serving ${Object.keys(server.list()).length} PVs of '${root.name}'` +
-      (pva ? `; pvAccess TCP ${pva.tcpPort} UDP ${pva.udpPort}` : '') +
-      (ca ? `; Channel Access port ${ca.port}` : '') +
-      '. Ctrl-C stops.\n',
-  );
-  await new Promise<void>((res) => {
-    const stop = () => res();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
+  let status = 0;
+  if (config.dump) {
+    const text = Object.entries(server.list())
+      .map(([path, name]) => `${name} -> ${path}\n`)
+      .join('');
+    try {
+      if (config.dump.file === undefined) io.out(text);
+      else writeFileSync(config.dump.file, text);
+    } catch (e) {
+      status = fail(`--dump ${config.dump.file}: ${(e as Error).message}`);
+    }
+  }
+  if (status === 0) {
+    // listen for the stop request before saying so: a script may send SIGINT as soon as it reads the line
+    const stop = stopRequested(io);
+    const pva = server.pvaServer;
+    const ca = server.caServer;
+    io.out(
+      `pvtree: serving ${Object.keys(server.list()).length} PVs of '${root.name}'` +
+        (pva ? `; pvAccess TCP ${pva.tcpPort} UDP ${pva.udpPort}` : '') +
+        (ca ? `; Channel Access port ${ca.port}` : '') +
+        '. Ctrl-C stops.\n',
+    );
+    await stop;
+  }
   await root.stop();
-  process.stdout.write('pvtree: stopped\n');
-  return 0;
+  io.out('pvtree: stopped\n');
+  return status;
 }

@@ -9,11 +9,18 @@ export interface Logger {
 const LEVELS = { debug: 0, info: 1, warn: 2, error: 3, silent: 4 } as const;
 export type LogLevel = keyof typeof LEVELS;
 
-/** Logs to stderr at or above `level` (default from PVTREE_LOG, else 'info'). */
-export function consoleLogger(prefix = 'pvtree', level: LogLevel = (process.env.PVTREE_LOG as LogLevel) || 'info'): Logger {
+/**
+ * Logs timestamped lines at or above `level` (default from PVTREE_LOG, else 'info') to `write`
+ * (default stderr).
+ */
+export function consoleLogger(
+  prefix = 'pvtree',
+  level: LogLevel = (process.env.PVTREE_LOG as LogLevel) || 'info',
+  write: (line: string) => void = (line) => void process.stderr.write(line),
+): Logger {
   const min = LEVELS[level] ?? 1;
   const at = (l: LogLevel) => (msg: string) => {
-    if (LEVELS[l] >= min) process.stderr.write(`${new Date().toISOString()} ${l.toUpperCase()} ${prefix}: ${msg}\n`);
+    if (LEVELS[l] >= min) write(`${new Date().toISOString()} ${l.toUpperCase()} ${prefix}: ${msg}\n`);
   };
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }
