@@ -39,12 +39,12 @@ const ctrl = (command: number, value: number, flags = 0x01): Buffer => {
 };
 
 /** Asserts that `frames` is `good` frames then exactly one error, and that the framer stays dead. */
-function assertBreaks(framer: Framer, frames: Array<Frame | ProtocolError>, good: number, pattern: RegExp): void {
+function assertBreaks(framer: Framer, frames: Array<Frame | ProtocolError>, good: number, pattern: RegExp, label?: string): void {
   const errors = frames.filter((f) => f instanceof ProtocolError);
-  assert.equal(errors.length, 1, show(frames).join('\n'));
-  assert.equal(frames.length, good + 1);
-  assert.ok(frames[good] instanceof ProtocolError);
-  assert.match((frames[good] as ProtocolError).message, pattern);
+  assert.equal(errors.length, 1, `${label ?? ''}\n${show(frames).join('\n')}`);
+  assert.equal(frames.length, good + 1, label);
+  assert.ok(frames[good] instanceof ProtocolError, label);
+  assert.match((frames[good] as ProtocolError).message, pattern, label);
   assert.equal(framer.buffered, 0);
   // nothing after, whatever comes next
   assert.deepEqual(framer.push(msg(0x0a, 9)), []);
@@ -226,10 +226,9 @@ describe('broken streams: one ProtocolError, then nothing', () => {
     for (const [label, parts, good, pattern] of cases) {
       // all at once, and message by message
       const f = new Framer();
-      assertBreaks(f, f.push(Buffer.concat(parts)), good, pattern);
+      assertBreaks(f, f.push(Buffer.concat(parts)), good, pattern, `${label} (all at once)`);
       const g = new Framer();
-      assertBreaks(g, parts.flatMap((p) => g.push(p)), good, pattern);
-      assert.ok(label);
+      assertBreaks(g, parts.flatMap((p) => g.push(p)), good, pattern, `${label} (message by message)`);
     }
   });
 

@@ -34,8 +34,8 @@ test('paths, lookup and tree-order lists', () => {
 });
 
 test('names are validated and unique per parent', () => {
-  assert.throws(() => new LocalVariable({ name: 'bad name', value: 1 }));
-  assert.throws(() => new Device({ name: '1x' }));
+  assert.throws(() => new LocalVariable({ name: 'bad name', value: 1 }), { name: 'NodeError', message: /invalid node name "bad name"/ });
+  assert.throws(() => new Device({ name: '1x' }), { name: 'NodeError', message: /invalid node name "1x"/ });
   new Device({ name: 'Arr[3]' });
   const d = new Device({ name: 'D' });
   d.add(new LocalVariable({ name: 'X', value: 1 }));
