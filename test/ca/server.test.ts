@@ -51,6 +51,13 @@ async function withServer(fn: (server: CaServer, src: StaticCaSource, cl: TestCl
   }
 }
 
+/** Sends an ECHO and waits for its answer: everything the server sent before it has arrived. */
+async function echoRoundTrip(cl: TestClient): Promise<void> {
+  const from = cl.messages.length;
+  cl.send({ kind: 'echo' });
+  await cl.waitFor('echo', () => true, 3000, from);
+}
+
 let ioid = 100;
 async function get(cl: TestClient, sid: number, dataType: number, count = 1) {
   const id = ioid++;
@@ -194,8 +201,7 @@ test('TCP search over the circuit, long names, create failure, echo and read syn
     });
     cl.send({ kind: 'search', name: 'missing', reply: SEARCH_DONT_REPLY, minorVersion: 13, cid: 12 });
     cl.send({ kind: 'search', name: 'missing', reply: SEARCH_DO_REPLY, minorVersion: 13, cid: 13 });
-    cl.send({ kind: 'echo' });
-    await cl.waitFor('echo');
+    await echoRoundTrip(cl);
     assert.ok(!cl.messages.some((m) => m.kind === 'notFound' && m.cid === 12));
     assert.ok(cl.messages.some((m) => m.kind === 'notFound' && m.cid === 13));
     const ch = await cl.open(LONG_NAME, 1);
@@ -318,19 +324,20 @@ test('ACCESS_RIGHTS follows run-time changes of writable', async () => {
     const pv = src.lookup('peer:long') as CaMemoryPv;
     const ch = await cl.open('peer:long', 1);
     assert.equal(ch.access, 3);
+    // each wait looks only at messages after the change: the initial ACCESS_RIGHTS already says 3
+    let from = cl.messages.length;
     pv.setWritable(false);
-    const ar = await cl.waitFor('accessRights', (m) => m.cid === 1 && m.access === 1);
-    assert.ok(ar);
+    await cl.waitFor('accessRights', (m) => m.cid === 1 && m.access === 1, 3000, from);
     assert.equal((await put(cl, ch.sid, DBR.LONG, [5])).status, ECA.NOWTACCESS);
     assert.equal(pv.current, 42);
+    from = cl.messages.length;
     pv.setWritable(true);
-    await cl.waitFor('accessRights', (m) => m.cid === 1 && m.access === 3);
+    await cl.waitFor('accessRights', (m) => m.cid === 1 && m.access === 3, 3000, from);
     assert.equal((await put(cl, ch.sid, DBR.LONG, [5])).status, ECA.NORMAL);
     assert.equal(pv.current, 5);
     // Unrelated property changes do not resend ACCESS_RIGHTS.
     pv.setMetadata({ units: 'x' });
-    cl.send({ kind: 'echo' });
-    await cl.waitFor('echo');
+    await echoRoundTrip(cl);
     assert.equal(cl.messages.filter((m) => m.kind === 'accessRights').length, 3);
   });
 });
@@ -378,7 +385,8 @@ test('WRITE_NOTIFY is answered only after the write promise settles', async () =
   try {
     const ch = await cl.open('slow', 1);
     cl.send({ kind: 'writeNotify', dataType: DBR.DOUBLE, count: 1, sid: ch.sid, ioid: 1, data: encodeDbr(DBR.DOUBLE, { value: [4] }) });
-    await sleep(150);
+    // the server has read the WRITE_NOTIFY once the echo sent after it comes back
+    await echoRoundTrip(cl);
     assert.ok(!cl.messages.some((m) => m.kind === 'writeNotifyReply'), 'no reply while the write is pending');
     release!();
     const r = await cl.waitFor('writeNotifyReply', (m) => m.ioid === 1);
@@ -424,16 +432,16 @@ test('monitors honour the event mask; cancel stops updates; count 0 follows the 
     ai.setMetadata({ units: 'mV' });
     const prop = await cl.waitFor('eventAddReply', (m) => m.subscriptionId === 3 && decodeDbr(m.dataType, m.count, m.data).units === 'mV');
     assert.equal(prop.dataType, DBR.CTRL_DOUBLE);
-    cl.send({ kind: 'echo' });
-    await cl.waitFor('echo');
+    await echoRoundTrip(cl);
     assert.deepEqual(counts(), { 1: 2, 2: 2, 3: 2, 4: 3 });
 
     cl.send({ kind: 'eventCancel', dataType: DBR.TIME_DOUBLE, count: 1, sid: ch.sid, subscriptionId: 1 });
     const cr = await cl.waitFor('eventCancelReply');
     assert.equal(cr.subscriptionId, 1);
     ai.set(6);
-    cl.send({ kind: 'echo' });
-    await sleep(50);
+    // positive events first: subscription 4 (also DBE_VALUE) hears 6, and an echo round trip after it
+    await cl.waitFor('eventAddReply', (m) => m.subscriptionId === 4 && decodeDbr(m.dataType, m.count, m.data).value[0] === 6);
+    await echoRoundTrip(cl);
     assert.equal(counts()[1], 2, 'no update after cancel');
 
     // Dynamic length with count 0.
@@ -470,13 +478,13 @@ test('EVENTS_OFF holds monitor updates; EVENTS_ON sends only the latest', async 
     cl.send({ kind: 'eventsOff' }, { kind: 'echo' });
     await cl.waitFor('echo');
     for (let i = 0; i < 100; i++) ai.set(i);
-    await sleep(50);
+    await echoRoundTrip(cl);
     const n = cl.messages.filter((m) => m.kind === 'eventAddReply').length;
     assert.equal(n, 1);
     cl.send({ kind: 'eventsOn' });
     const last = await cl.waitFor('eventAddReply', (m) => decodeDbr(m.dataType, m.count, m.data).value[0] === 99);
     assert.ok(last);
-    await sleep(50);
+    await echoRoundTrip(cl);
     assert.equal(cl.messages.filter((m) => m.kind === 'eventAddReply').length, 2);
   });
 });
