@@ -11,10 +11,13 @@
 //                                             congested), so a reader sees no skips.
 //                                             Ports from EPICS_PVAS_SERVER_PORT/BROADCAST_PORT.
 //   node --import tsx bench/pva.ts pairs       only the spam/eat pairings (local: only the tables)
-//   node --import tsx bench/pva.ts eat <name> [seconds]
-//                                             a counting client like pvxs eatspam (pipeline=true):
-//                                             updates/s and skips (value != previous+1); runs until
-//                                             SIGINT or `seconds`, prints one JSON line at the end.
+//   node --import tsx bench/pva.ts eat <name> [seconds] [plain]
+//                                             a counting client like pvxs eatspam (pipeline=true,
+//                                             or none with `plain`): updates/s and skips (value !=
+//                                             previous+1); runs until SIGINT or `seconds`, prints
+//                                             one JSON line at the end.
+//   node --import tsx bench/pva.ts stalled     one reader stopped, one reading: 256 KB updates
+//                                             posted flat out; what the reading one gets.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { connect, createServer } from 'node:net';
@@ -67,7 +70,7 @@ interface EatResult {
   perSec: number;
 }
 
-async function eat(client: PvaClient, name: string, seconds: number, server?: string, stopper?: Promise<void>): Promise<EatResult> {
+async function eat(client: PvaClient, name: string, seconds: number, server?: string, stopper?: Promise<void>, pipeline = true): Promise<EatResult> {
   let prev = -1;
   let updates = 0;
   let skips = 0;
@@ -83,7 +86,7 @@ async function eat(client: PvaClient, name: string, seconds: number, server?: st
       prev = x;
       updates++;
     },
-    { pipeline: true, server },
+    { pipeline, server },
   );
   await Promise.race([sleep(seconds * 1000), stopper ?? new Promise(() => {})]);
   sub.close();
@@ -91,10 +94,10 @@ async function eat(client: PvaClient, name: string, seconds: number, server?: st
   return { name, seconds: dt, updates, skips, perSec: (updates - 1) / dt };
 }
 
-async function eatMain(name: string, seconds: number): Promise<void> {
+async function eatMain(name: string, seconds: number, pipeline: boolean): Promise<void> {
   const client = new PvaClient();
   const stopper = new Promise<void>((res) => process.once('SIGINT', () => res()));
-  const r = await eat(client, name, seconds, undefined, stopper);
+  const r = await eat(client, name, seconds, undefined, stopper, pipeline);
   client.close();
   console.log(JSON.stringify(r));
   process.exit(0);
@@ -175,6 +178,59 @@ async function getRate(ms: number): Promise<number> {
   }
   const r = (n * 1000) / (performance.now() - t0);
   client.close();
+  await server.stop();
+  return r;
+}
+
+/**
+ * One client stops reading while another keeps up: 256 KB array updates posted as fast as the event
+ * loop allows for `ms`. Reports what the reading client got (the server squashes for the stalled
+ * one). test/pva/server-socket.test.ts checks the properties; this measures the rates.
+ */
+async function stalledRate(ms: number) {
+  const server = new PvaServer({ tcpPort: 0, udpPort: 0, interfaces: ['127.0.0.1'], beaconAddrs: [], logger: memoryLogger(), sendQueueLimit: 512 * 1024 });
+  await server.start();
+  const N = 32 * 1024;
+  const pv = new SharedPV();
+  pv.open(new PVStructure(ntScalarArray('double'), { value: new Float64Array(N) }));
+  server.addPV('bench:stalled', pv);
+  const at = `127.0.0.1:${server.tcpPort}`;
+  // the stalled reader: an `eat` child process, stopped (SIGSTOP) once subscribed, so it reads nothing
+  // (not pipelined: a pipelined reader would only hold the server back by its window, not fill the socket)
+  const eater = spawn(process.execPath, [...nodeArgs, 'eat', 'bench:stalled', '60', 'plain'], {
+    env: loopEnv(server.tcpPort, server.udpPort),
+    stdio: 'ignore',
+  });
+  while (pv.subscriberCount === 0) await sleep(5);
+  eater.kill('SIGSTOP');
+  const client = new PvaClient({ addrList: [], autoAddrList: false, timeout: 10 });
+  let got = 0;
+  const sub = client.monitor('bench:stalled', () => void got++, { server: at });
+  while (got === 0) await sleep(5);
+  got = 0;
+  let posted = 0;
+  let windows = 0;
+  let idleWindows = 0;
+  let lastGot = 0;
+  const arr = new Float64Array(N);
+  const t0 = performance.now();
+  while (performance.now() - t0 < ms) {
+    arr[0] = ++posted;
+    pv.post({ value: arr });
+    await new Promise((r) => setImmediate(r));
+    if (posted % 50 === 0) {
+      windows++;
+      if (got === lastGot) idleWindows++;
+      lastGot = got;
+    }
+  }
+  const dt = (performance.now() - t0) / 1000;
+  await sleep(100);
+  const r = { postedPerSec: posted / dt, gotPerSec: got / dt, share: got / posted, idleWindows, windows };
+  sub.close();
+  client.close();
+  eater.kill('SIGKILL');
+  await new Promise((res) => (eater.exitCode !== null || eater.signalCode !== null ? res(null) : eater.once('exit', res)));
   await server.stop();
   return r;
 }
@@ -305,8 +361,12 @@ function peerBin(): string | undefined {
 }
 
 async function benchMain(which: string | undefined): Promise<void> {
-  if (which !== 'pairs') await localTables();
-  if (which !== 'local') await pairTables();
+  if (which === 'stalled') await stalledTable();
+  else {
+    if (which !== 'pairs') await localTables();
+    if (which !== 'pairs') await stalledTable();
+    if (which !== 'local') await pairTables();
+  }
   process.exit(0);
 }
 
@@ -326,6 +386,16 @@ async function localTables(): Promise<void> {
   const gets = await getRate(2000);
   rows.push(['get round trips (NTScalar double, one at a time)', fmt(gets), '']);
   table('pvtree server → pvtree client, one process, loopback', ['benchmark', 'per second', 'throughput'], rows);
+}
+
+async function stalledTable(): Promise<void> {
+  const seconds = 1.5;
+  const r = await stalledRate(seconds * 1000);
+  table(
+    `one reader stopped (SIGSTOP), one reading: 256 KB double[] posted flat out for ${seconds} s, send queue limit 512 KiB`,
+    ['posted/s', 'reading client got/s', 'share of posts', 'windows of 50 posts with nothing received'],
+    [[fmt(r.postedPerSec), fmt(r.gotPerSec), `${fmt(r.share * 100)} %`, `${r.idleWindows} of ${r.windows}`]],
+  );
 }
 
 async function pairTables(): Promise<void> {
@@ -371,12 +441,12 @@ async function pairTables(): Promise<void> {
   );
 }
 
-const [mode, a1, a2] = process.argv.slice(2);
+const [mode, a1, a2, a3] = process.argv.slice(2);
 if (mode === 'spam') await spamMain(a1 ?? 'spam');
 else if (mode === 'eat') {
   if (!a1) {
-    console.error('usage: bench/pva.ts eat <name> [seconds]');
+    console.error('usage: bench/pva.ts eat <name> [seconds] [plain]');
     process.exit(1);
   }
-  await eatMain(a1, Number(a2 ?? 1e9));
+  await eatMain(a1, Number(a2 ?? 1e9), a3 !== 'plain');
 } else await benchMain(mode);
