@@ -550,7 +550,7 @@ test('a client that does not read past the hard limit is closed with a log line'
   assert.ok(h.log.lines.some((l) => /not reading/.test(l)));
 });
 
-test('removing a PV destroys its channels and finishes its monitors', async () => {
+test('closing a PV finishes its monitors (the channel stays)', async () => {
   const h = harness();
   const pv = scalarPv();
   h.provider.add('pv', pv);
@@ -564,6 +564,53 @@ test('removing a PV destroys its channels and finishes its monitors', async () =
   const ms = h.drain();
   const fin = responses(ms, 1).find((m) => m.subcmd & 0x10);
   assert.ok(fin, 'monitor finished (0x10)');
+  assert.equal(pv.subscriberCount, 0);
+  assert.ok(!ms.some((m) => m.type === 'destroyChannel'), 'closing is not removing');
+  assert.equal(h.conn.channels.size, 1);
+});
+
+test('removing a PV (channelGone) destroys its channels and ends their operations', async () => {
+  const h = harness();
+  const pv = scalarPv();
+  const other = scalarPv(2);
+  h.provider.add('pv', pv);
+  h.provider.add('other', other);
+  const sid = await h.channel('pv');
+  await monitor(h, sid, 1, '');
+  op(h, { command: Cmd.MONITOR, sid, ioid: 1, subcmd: 0x44 });
+  h.send((w) => encodeMessage(w, { type: 'createChannel', channels: [{ cid: 43, name: 'other' }] }));
+  await tick();
+  const otherSid = h.drain().find((m) => m.type === 'createChannelResponse' && m.cid === 43);
+  assert.ok(otherSid && otherSid.type === 'createChannelResponse');
+  await monitor(h, otherSid.sid, 2, '');
+  op(h, { command: Cmd.MONITOR, sid: otherSid.sid, ioid: 2, subcmd: 0x44 });
+  await tick();
+  h.drain();
+  assert.equal(pv.channelCount, 1);
+  assert.equal(pv.subscriberCount, 1);
+
+  h.conn.channelGone(pv); // what PvaServer.removePV does for every connection
+  await tick();
+  const ms = h.drain();
+  const gone = ms.find((m) => m.type === 'destroyChannel');
+  assert.ok(gone && gone.type === 'destroyChannel', 'the client is told the channel is gone');
+  assert.deepEqual([gone.sid, gone.cid], [sid, 42]);
+  assert.ok(!h.conn.channels.has(sid), 'the channel is gone from the connection');
+  assert.ok(!h.conn.ops.has(1), 'its monitor ended');
+  assert.equal(pv.channelCount, 0, 'the PV is detached');
+  assert.equal(pv.subscriberCount, 0, 'the PV has no subscriber left');
+  // the other channel and its monitor are untouched
+  assert.ok(h.conn.channels.has(otherSid.sid));
+  assert.ok(h.conn.ops.has(2));
+  other.post({ value: 3 });
+  await tick();
+  assert.deepEqual(updates(h.drain(), 2).map((m) => m.value!.get('value')), [3]);
+  // an operation on the destroyed channel is refused
+  op(h, { command: Cmd.GET, sid, ioid: 9, subcmd: 0x08, pvRequest: parseRequest('') });
+  await tick();
+  const refused = responses(h.drain(), 9)[0];
+  assert.ok(refused && refused.status && refused.status.type !== 0, 'no channel with that sid');
+  assert.match(refused.status!.message, new RegExp(`no channel with sid ${sid}`));
 });
 
 test('subscribers with the same selection share one encoding, on one connection and across connections', async () => {
