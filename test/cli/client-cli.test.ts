@@ -3,7 +3,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { main } from '../../src/cli/main.ts';
 import { startServer, until, type Fixture } from './fixtures.ts';
 
@@ -317,13 +316,15 @@ describe('pvtree CLI usage (in process)', () => {
     assert.match(io.errText, /unknown format 'json'/);
   });
 
-  it('serve is dispatched to src/cli/serve.ts when present', async (t) => {
-    if (existsSync(new URL('../../src/cli/serve.ts', import.meta.url))) {
-      t.skip('serve.ts exists; covered by its own tests');
-      return;
-    }
-    const io = capture();
-    assert.equal(await main(['serve', 'x.yaml'], io), 1);
-    assert.match(io.errText, /'serve' command is not available/);
+  it('serve is dispatched to src/cli/serve.ts (its help, its usage errors)', async () => {
+    // child processes: the command's own usage text and exit codes, as a user sees them
+    const help = await run(['serve', '--help'], 0);
+    assert.equal(help.code, 0, help.stderr);
+    assert.match(help.stdout, /^Usage: pvtree serve <tree\.yaml \| module\.ts\|\.js> \[options\]\n/);
+    assert.match(help.stdout, /--read-on-get MS/);
+    const bad = await run(['serve', '--frob', 'x.yaml'], 0);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /^pvtree serve: unknown option '--frob'\n/);
+    assert.doesNotMatch(bad.stderr, /not available/);
   });
 });

@@ -89,7 +89,8 @@ describe('pvtree serve + client tools (child processes)', { skip: !haveServe && 
     const searched = await run(['list'], env);
     assert.equal(searched.stdout, l.stdout);
 
-    const name = names[0];
+    const name = 'pvtree:Demo:Control:RunCount'; // changes only when a run starts
+    assert.ok(names.includes(name), l.stdout);
     const g = await run(['get', name], env);
     assert.equal(g.code, 0, g.stderr);
     assert.match(g.stdout, new RegExp(`^${name}\\n {4}\\S+ \\S+( = .*)?\\n`));
@@ -98,9 +99,21 @@ describe('pvtree serve + client tools (child processes)', { skip: !haveServe && 
     assert.equal(i.code, 0, i.stderr);
     assert.match(i.stdout, new RegExp(`^${name} from 127\\.0\\.0\\.1:${tcp}\\nstruct `));
 
+    // the first monitor update prints the whole value, as get does (this PV does not change by itself)
     const m = await run(['monitor', '-#', '1', '-w', '10', name], env);
     assert.equal(m.code, 0, m.stderr);
-    assert.ok(m.stdout.startsWith(`${name}\n`));
+    assert.equal(m.stdout, g.stdout);
+
+    // a polled counter: the first update in full, the next one only what changed, counting up
+    const up = 'pvtree:Demo:Fpga:Uptime';
+    const u = await run(['monitor', '-#', '2', '-w', '10', up], env);
+    assert.equal(u.code, 0, u.stderr);
+    const blocks = u.stdout.split(new RegExp(`^${up}\n`, 'm')).slice(1);
+    assert.equal(blocks.length, 2, u.stdout);
+    const valueOf = (b: string) => Number(/^ {4}value uint32_t = (\d+)$/m.exec(b)?.[1]);
+    assert.match(blocks[0], /^ {4}display\.description string = "Seconds since power-up/m, 'the first update is complete');
+    assert.doesNotMatch(blocks[1], /display\./, 'the second update carries only what changed');
+    assert.ok(valueOf(blocks[1]) > valueOf(blocks[0]), `Uptime counts up: ${valueOf(blocks[0])} then ${valueOf(blocks[1])}`);
 
     const bad = await run(['get', '-w', '0.5', 'pvtree:no:such:pv'], env);
     assert.equal(bad.code, 1);

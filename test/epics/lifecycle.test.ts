@@ -105,11 +105,38 @@ test('a restarted Root serves again, with the current values', async () => {
   }
 });
 
-test('stopping twice and stopping a never-started server are harmless', async () => {
+test('stopping twice and stopping a never-started server are harmless: the server starts and serves afterwards', async () => {
+  // never started, stopped: nothing bound, and the server still starts with its Root
   const root = buildRoot();
   const server = new EpicsPvServer({ base: 'test', root, protocols: ['pva'], logger: memoryLogger(), pva: pvaOpts });
+  const bound = () => server.pvaServer; // read afresh each time (no narrowing across stops and starts)
   await server.stop();
-  const s = await serve(buildRoot());
-  await s.close();
-  await s.server.stop();
+  assert.equal(bound(), undefined);
+  root.addProtocol(server);
+  await root.start();
+  let client: PvaClient | undefined;
+  try {
+    const first = bound();
+    assert.ok(first, 'started after a stop that had nothing to stop');
+    const udp = first.udpPort;
+    client = new PvaClient({ addrList: [`127.0.0.1:${udp}`], autoAddrList: false, nameServers: [], timeout: 3 });
+    assert.equal((await client.get('test:R:D:v')).get('value'), 1);
+    client.close();
+
+    // stopped twice: the port is closed once, the second stop changes nothing, a restart serves again
+    const port = first.tcpPort;
+    await root.stop();
+    await server.stop();
+    assert.equal(bound(), undefined);
+    assert.equal(server.holder('test:R:D:v'), undefined);
+    assert.equal(await refused(port), true, 'port closed');
+    await root.start();
+    const again = bound();
+    assert.ok(again, 'started again after two stops');
+    client = new PvaClient({ addrList: [`127.0.0.1:${again.udpPort}`], autoAddrList: false, nameServers: [], timeout: 3 });
+    assert.equal((await client.get('test:R:D:v')).get('value'), 1);
+  } finally {
+    client?.close();
+    if (root.running) await root.stop();
+  }
 });
