@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main.ts';
@@ -114,6 +114,21 @@ function serverEnv(): NodeJS.ProcessEnv {
 }
 
 const dumpLines = (text: string): string[] => text.trimEnd().split('\n').sort();
+
+describe('npm run demo', () => {
+  it('runs what the README runs: serve examples/demo.ts --loopback', () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    const [node, bin, cmd, ...args] = pkg.scripts.demo.split(/\s+/);
+    assert.deepEqual([node, bin, cmd], ['node', 'bin/pvtree.mjs', 'serve']);
+    assert.ok(existsSync(join(ROOT, bin)), bin);
+    const c = parsed(args);
+    assert.equal(c.tree, 'examples/demo.ts');
+    assert.ok(existsSync(join(ROOT, c.tree)), c.tree);
+    assert.equal(c.loopback, true);
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    assert.ok(readme.includes(`npx pvtree serve ${args.join(' ')}`), 'the README set-up runs the same tree and options');
+  });
+});
 
 describe('pvtree serve: running', () => {
   it('in-process: `serve TREE --dump FILE` writes the map; output and environment through CliIO', { timeout: 30000 }, async () => {
