@@ -5,5 +5,6 @@ export * from './framer.ts';
 export * from './dbr.ts';
 export * from './convert.ts';
 export * from './source.ts';
+export * from './long-string.ts';
 export * from './connection.ts';
 export * from './server.ts';

@@ -5,7 +5,9 @@ import {
   DBE_ALARM,
   DBE_LOG,
   DBE_VALUE,
+  LONG_STRING_SUFFIX,
   StaticCaSource,
+  longStringView,
   type CaNativeType,
   type CaPv,
   type CaPvMetadata,
@@ -21,7 +23,6 @@ import type { ScalarType } from '../pvdata/index.ts';
 
 /** CA strings hold at most 39 characters and a NUL; longer ones travel as char arrays. */
 const CA_STRING_MAX = 40;
-const LONG_STRING_COUNT = 1024;
 const MAX_ENUM_STATES = 16;
 const MAX_ENUM_STRING = 25;
 
@@ -48,30 +49,7 @@ export function caTypeOf(t: ScalarType): CaNativeType {
 }
 
 const utf8 = new TextEncoder();
-const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
 const utf8Length = (s: string): number => utf8.encode(s).length;
-
-function stringToChars(s: string): Uint8Array {
-  const b = utf8.encode(s);
-  const out = new Uint8Array(Math.min(b.length + 1, LONG_STRING_COUNT));
-  out.set(b.subarray(0, out.length - 1));
-  return out;
-}
-
-function charsToString(v: CaValue): string {
-  if (typeof v === 'string') return v;
-  const a = Array.from(v as ArrayLike<number>);
-  const end = a.indexOf(0);
-  const bytes = Uint8Array.from(end >= 0 ? a.slice(0, end) : a);
-  try {
-    return fromUtf8.decode(bytes);
-  } catch {
-    // not UTF-8: one character per byte (ISO 8859-1), as clients that send a string's code points do (pyepics)
-    let out = '';
-    for (const b of bytes) out += String.fromCharCode(b);
-    return out;
-  }
-}
 
 function timestampOf(ms: number): CaPvSnapshot['timestamp'] {
   const t = ms || Date.now();
@@ -84,8 +62,11 @@ const toNum = (x: unknown): number => (typeof x === 'bigint' ? Number(x) : typeo
 class VariableCaPv implements CaPv {
   readonly nativeType: CaNativeType;
   readonly maxCount: number;
-  /** The string is sent as a char array (too long for DBR_STRING, or too many enum states). */
-  private readonly longString: boolean;
+  /**
+   * A string 40 bytes or more long at start: CA clients get its long-string view (a char array)
+   * under the plain name too, as before `NAME.$` existed.
+   */
+  readonly startsLong: boolean;
   private readonly enumAsString: boolean;
   /** Present only with read-on-get, so plain reads stay synchronous. */
   readonly refresh?: () => Promise<void>;
@@ -98,16 +79,16 @@ class VariableCaPv implements CaPv {
       this.enumAsString = h.choices.length > MAX_ENUM_STATES || h.choices.some((c) => utf8Length(c) > MAX_ENUM_STRING);
       this.nativeType = this.enumAsString ? 'string' : 'enum';
       this.maxCount = 1;
-      this.longString = false;
+      this.startsLong = false;
     } else if (k.kind === 'display' || (k.kind === 'scalar' && k.type === 'string' && !k.array)) {
       this.enumAsString = false;
       // the limits are in bytes of UTF-8, as sent
-      this.longString = utf8Length(h.variable.valueDisp) >= CA_STRING_MAX || (typeof v.value === 'string' && utf8Length(v.value) >= CA_STRING_MAX);
-      this.nativeType = this.longString ? 'char' : 'string';
-      this.maxCount = this.longString ? LONG_STRING_COUNT : 1;
+      this.startsLong = utf8Length(h.variable.valueDisp) >= CA_STRING_MAX || (typeof v.value === 'string' && utf8Length(v.value) >= CA_STRING_MAX);
+      this.nativeType = 'string';
+      this.maxCount = 1;
     } else {
       this.enumAsString = false;
-      this.longString = false;
+      this.startsLong = false;
       this.nativeType = caTypeOf(k.type);
       this.maxCount = k.array ? Math.max(1, v.nativeType.length ?? 1) : 1;
     }
@@ -147,7 +128,6 @@ class VariableCaPv implements CaPv {
       const pv = h.toPvValue(raw) as { index: number };
       value = this.enumAsString ? h.choices[pv.index] ?? '' : pv.index;
     } else if (this.nativeType === 'string') value = h.kind.kind === 'display' ? vv.valueDisp : String(raw);
-    else if (this.nativeType === 'char' && this.longString) value = stringToChars(h.kind.kind === 'display' ? vv.valueDisp : String(raw));
     else if (typeof raw === 'object' && raw !== null) value = Array.from(raw as ArrayLike<unknown>, toNum);
     else value = toNum(raw);
     return { value, status: a.caStatus, severity: a.severity as 0 | 1 | 2 | 3, timestamp: timestampOf(vv.updated) };
@@ -156,8 +136,7 @@ class VariableCaPv implements CaPv {
   async write(value: CaValue, _ctx: CaWriteContext): Promise<void> {
     const h = this.h;
     let tree: unknown;
-    if (this.longString) tree = h.fromPvValue(charsToString(value));
-    else if (h.kind.kind === 'enum' && typeof value === 'number') tree = h.fromPvValue({ index: value });
+    if (h.kind.kind === 'enum' && typeof value === 'number') tree = h.fromPvValue({ index: value });
     else if (typeof value === 'string') tree = h.fromPvValue(value);
     else if (typeof value === 'number') {
       if (h.kind.kind === 'scalar' && h.kind.type === 'boolean') tree = value !== 0;
@@ -230,8 +209,17 @@ export class CaFrontend {
 
   async start(holders: ReadonlyMap<string, EpicsPvHolder | EpicsCommandHolder>): Promise<void> {
     const source = new StaticCaSource();
-    for (const [name, h] of holders) source.add(name, caPvOf(h));
     const log = this.log;
+    for (const [name, h] of holders) {
+      const pv = caPvOf(h);
+      // `NAME.$`: the whole value as a char array, for every PV whose CA value is a string (README)
+      const dollar = name + LONG_STRING_SUFFIX;
+      const onTruncated = (bytes: number, max: number): void =>
+        log.warn(`ca: ${name} is ${bytes} bytes long; CA clients get its first ${max - 1} bytes as a char array (${dollar})`);
+      const view = longStringView(pv, { onTruncated });
+      source.add(name, view && pv instanceof VariableCaPv && pv.startsLong ? view : pv);
+      if (view && !holders.has(dollar)) source.add(dollar, view);
+    }
     this.server = new CaServer({
       log: (level, msg) => (level === 'error' ? log.error(msg) : level === 'warn' ? log.warn(msg) : level === 'info' ? log.info(msg) : log.debug(msg)),
       ...this.opts,
