@@ -1,17 +1,21 @@
 // pvtree client ↔ pvtree server on loopback: every operation, pvRequest selection, errors.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { PvaClient, PvaClientError, formatDelta, formatTree, type MonitorEvent } from '../../src/pva/client/index.ts';
-import { PVStructure, ntScalar, struct } from '../../src/pvdata/index.ts';
+import { PvaCallbackError, PvaClient, PvaClientError, formatDelta, formatTree, type MonitorEvent } from '../../src/pva/client/index.ts';
+import { PVStructure, ntScalar, requestOptions, struct } from '../../src/pvdata/index.ts';
+import { monitorRequestOf } from './scripted-server.ts';
 import { newClient, sleep, startServer, until, type Fixture } from '../cli/fixtures.ts';
 
 describe('PvaClient against PvaServer (loopback)', () => {
   let fx: Fixture;
   let client: PvaClient;
+  /** What the client reported through onError (failing user callbacks). */
+  const reported: PvaCallbackError[] = [];
 
   before(async () => {
     fx = await startServer();
     client = newClient(fx.server.udpPort);
+    client.onError = (e) => void reported.push(e);
   });
   after(async () => {
     client.close();
@@ -158,9 +162,11 @@ describe('PvaClient against PvaServer (loopback)', () => {
     } finally {
       sub.close();
     }
-    await sleep(50);
+    // a get on the same circuit is answered after the server handled the close (requests are
+    // processed in order); a post then, and another get: an update sent for it would arrive first
+    await client.get('test:mon');
     fx.pvs.mon.post({ value: 3.25 });
-    await sleep(100);
+    assert.equal((await client.get('test:mon')).get('value'), 3.25);
     assert.equal(updates.length, 2);
     assert.equal(sub.count, 2);
   });
@@ -173,7 +179,8 @@ describe('PvaClient against PvaServer (loopback)', () => {
       fx.pvs.mon.post({ value: 5, 'alarm.severity': 1 });
       await until(() => updates.length >= 2);
       fx.pvs.mon.post({ 'alarm.severity': 0 }); // not selected: nothing sent
-      await sleep(100);
+      // an update for it would reach us before the reply to this get on the same circuit
+      assert.equal((await client.get('test:mon')).get('alarm.severity'), 0);
       assert.deepEqual(updates, ['    value double = 3.25\n', '    value double = 5\n']);
     } finally {
       sub.close();
@@ -216,7 +223,8 @@ describe('PvaClient against PvaServer (loopback)', () => {
       fx.pvs.long.post({ value: 200 + i });
       await sleep(15);
     }
-    await sleep(100);
+    // the reply to a get on the same circuit comes after any update the server sent before it
+    await client.get('test:long');
     const held = values.length;
     assert.ok(held <= 3, `window of 2 exceeded: ${values.length} updates`);
     release();
@@ -225,12 +233,88 @@ describe('PvaClient against PvaServer (loopback)', () => {
   });
 
   it('queueSize without pipeline is passed in the request', async () => {
+    // what the server receives, read by a scripted server
+    const seen = await monitorRequestOf({ queueSize: 2 });
+    assert.equal(seen.ack, undefined);
+    assert.deepEqual(requestOptions(seen.pvRequest ?? undefined).raw, { queueSize: '2' });
+    const piped = await monitorRequestOf({ queueSize: 6, pipeline: true, request: 'field(value)' });
+    assert.equal(piped.ack, 6);
+    assert.deepEqual(requestOptions(piped.pvRequest ?? undefined).raw, { queueSize: '6', pipeline: 'true' });
+    // and the real server takes it: updates flow
     const values: number[] = [];
     const sub = client.monitor('test:long', (v) => void values.push(v.get('value') as number), { queueSize: 2 });
     await until(() => values.length >= 1);
     fx.pvs.long.post({ value: 1 });
     await until(() => values[values.length - 1] === 1);
     sub.close();
+  });
+
+  it('a failing monitor callback or onEvent listener is reported to onError; the subscription carries on', async () => {
+    reported.length = 0;
+    const values: number[] = [];
+    const sub = client.monitor(
+      'test:mon',
+      (v) => {
+        values.push(v.get('value') as number);
+        if (values.length === 1) throw new Error('callback bug');
+        if (values.length === 2) return Promise.reject(new Error('async callback bug'));
+      },
+      {
+        onEvent: (e) => {
+          if (e.type === 'connected') throw new TypeError('listener bug');
+        },
+      },
+    );
+    try {
+      await until(() => values.length >= 1 && reported.length >= 2, 3000, 'first update and two reports');
+      fx.pvs.mon.post({ value: 6.5 });
+      await until(() => reported.length >= 3, 3000, 'the rejected promise reported');
+      fx.pvs.mon.post({ value: 7.5 });
+      await until(() => values.includes(7.5), 3000, 'updates after the failures');
+      const texts = reported.map((e) => e.message).sort();
+      assert.deepEqual(texts, [
+        'test:mon: monitor callback failed: async callback bug',
+        'test:mon: monitor callback failed: callback bug',
+        'test:mon: onEvent listener failed: listener bug',
+      ]);
+      for (const e of reported) {
+        assert.ok(e instanceof PvaCallbackError && e instanceof PvaClientError);
+        assert.equal(e.pv, 'test:mon');
+        assert.ok(e.cause instanceof Error);
+      }
+      assert.equal(reported.find((e) => e.callback === 'onEvent')?.cause instanceof TypeError, true);
+    } finally {
+      sub.close();
+      reported.length = 0;
+      fx.pvs.mon.post({ value: 3.25 });
+    }
+  });
+
+  it('an onError handler that throws does not stop the client either', async () => {
+    const c = newClient(fx.server.udpPort, {});
+    const logged: string[] = [];
+    const origError = console.error;
+    c.onError = () => {
+      throw new Error('handler bug');
+    };
+    console.error = (...a: unknown[]) => void logged.push(a.map(String).join(' '));
+    const values: number[] = [];
+    const sub = c.monitor('test:mon', (v) => {
+      values.push(v.get('value') as number);
+      throw new Error('callback bug');
+    });
+    try {
+      await until(() => values.length >= 1, 3000, 'first update');
+      fx.pvs.mon.post({ value: 8.5 });
+      await until(() => values.includes(8.5), 3000, 'second update');
+    } finally {
+      console.error = origError;
+      sub.close();
+      c.close();
+      fx.pvs.mon.post({ value: 3.25 });
+    }
+    assert.ok(logged.some((l) => l.startsWith('pvtree client: test:mon: monitor callback failed: callback bug')), logged.join('\n'));
+    assert.ok(logged.some((l) => l.includes('onError handler failed too: Error: handler bug')), logged.join('\n'));
   });
 
   it('monitor of a PV that does not exist stays quiet (searching) until closed', async () => {
@@ -249,6 +333,7 @@ describe('PvaClient against PvaServer (loopback)', () => {
       return true;
     });
     const events: MonitorEvent[] = [];
+    reported.length = 0;
     const sub = client.monitor('test:ai', () => assert.fail('no update expected'), {
       request: 'field(nosuch)',
       onEvent: (e) => events.push(e),
@@ -256,6 +341,10 @@ describe('PvaClient against PvaServer (loopback)', () => {
     await until(() => events.some((e) => e.type === 'error'), 3000, 'error event');
     const err = events.find((e) => e.type === 'error');
     assert.ok(err && err.type === 'error' && /^test:ai: ./.test(err.error.message));
+    // an update would have run the callback, whose assert.fail the client reports to onError
+    await client.get('test:ai');
+    assert.deepEqual(reported.map((e) => e.message), []);
+    assert.equal(sub.count, 0);
     sub.close();
   });
 

@@ -37,6 +37,30 @@ export class PvaClientError extends Error {
   }
 }
 
+/**
+ * A user callback failed: a monitor callback or an `onEvent` listener threw, or the promise it
+ * returned rejected. `cause` is what was thrown. See PvaClient.onError.
+ */
+export class PvaCallbackError extends PvaClientError {
+  constructor(pv: string, readonly callback: 'monitor' | 'onEvent', cause: unknown) {
+    super(`${pv}: ${callback === 'monitor' ? 'monitor callback' : 'onEvent listener'} failed: ${cause instanceof Error ? cause.message : String(cause)}`, pv);
+    this.name = 'PvaCallbackError';
+    this.cause = cause;
+  }
+}
+
+/** Constructor options: client settings (over the environment) and the callback-error handler. */
+export interface PvaClientOptions extends Partial<ClientConfig> {
+  /** Where failing user callbacks are reported (see PvaClient.onError). */
+  onError?: (e: PvaCallbackError) => void;
+}
+
+/** The default onError: the failure and its stack on stderr. */
+function printCallbackError(e: PvaCallbackError): void {
+  const stack = e.cause instanceof Error && e.cause.stack ? `\n${e.cause.stack}` : '';
+  console.error(`pvtree client: ${e.message}${stack}`);
+}
+
 export interface OpOptions {
   /** pvRequest text, e.g. 'field(value,alarm)'. */
   request?: string;
@@ -119,6 +143,14 @@ function statusText(s: Status): string {
 
 export class PvaClient {
   readonly config: ClientConfig;
+  /**
+   * Called for every exception a user callback throws and every rejection of the promise it
+   * returns: monitor callbacks and `onEvent` listeners. Such errors are never swallowed, and they
+   * do not end the subscription: it carries on with the next update (a pipelined monitor counts the
+   * update as consumed). Default: printed to stderr with the stack. Replace it (here or with the
+   * `onError` constructor option) to log elsewhere, count, or fail a test.
+   */
+  onError: (e: PvaCallbackError) => void;
   private readonly channels = new Map<string, Channel>();
   private readonly byCid = new Map<number, Channel>();
   private readonly circuits = new Map<string, Circuit>();
@@ -130,8 +162,10 @@ export class PvaClient {
   private searchSeq = 1;
   private closed = false;
 
-  constructor(config: Partial<ClientConfig> = {}) {
+  constructor(options: PvaClientOptions = {}) {
+    const { onError, ...config } = options;
     this.config = { ...configFromEnv(), ...config };
+    this.onError = onError ?? printCallbackError;
   }
 
   // ------------------------------------------------------------ public API
@@ -784,6 +818,18 @@ export class PvaClient {
   ioid(): number {
     return this.nextIoid++;
   }
+
+  /** @internal a user callback of a subscription failed: report it through onError */
+  callbackFailed(pv: string, callback: 'monitor' | 'onEvent', cause: unknown): void {
+    const e = new PvaCallbackError(pv, callback, cause);
+    try {
+      this.onError(e);
+    } catch (again) {
+      // the handler itself failed: say both rather than lose either
+      printCallbackError(e);
+      console.error(`pvtree client: onError handler failed too: ${again instanceof Error ? again.stack : String(again)}`);
+    }
+  }
 }
 
 function safeUser(): string {
@@ -825,8 +871,8 @@ class MonitorImpl implements Subscription {
   private emit(ev: MonitorEvent): void {
     try {
       this.onEvent?.(ev);
-    } catch {
-      /* listener errors are the listener's */
+    } catch (e) {
+      this.client.callbackFailed(this.ch.name, 'onEvent', e);
     }
   }
 
@@ -883,20 +929,7 @@ class MonitorImpl implements Subscription {
       out.changed.clear().or(m.changed);
       this.full.clearChanged();
       this.count++;
-      let r: void | Promise<void>;
-      try {
-        r = this.callback(out);
-      } catch {
-        r = undefined;
-      }
-      if (this.pipeline) {
-        if (r && typeof (r as Promise<void>).then === 'function') {
-          (r as Promise<void>).then(
-            () => this.consumed(sid, ioid, c),
-            () => this.consumed(sid, ioid, c),
-          );
-        } else this.consumed(sid, ioid, c);
-      }
+      this.deliver(out, sid, ioid, c);
     }
     if (m.subcmd & SUB_DESTROY) {
       // the server ended the subscription
@@ -909,6 +942,28 @@ class MonitorImpl implements Subscription {
       }
       this.emit({ type: 'finished' });
     }
+  }
+
+  /** Runs the callback; failures go to the client's onError. Pipelined: acks once it is done. */
+  private deliver(out: PVStructure, sid: number, ioid: number, c: Circuit): void {
+    let r: void | Promise<void>;
+    try {
+      r = this.callback(out);
+    } catch (e) {
+      this.client.callbackFailed(this.ch.name, 'monitor', e);
+      r = undefined;
+    }
+    if (r && typeof (r as Promise<void>).then === 'function') {
+      (r as Promise<void>).then(
+        () => {
+          if (this.pipeline) this.consumed(sid, ioid, c);
+        },
+        (e: unknown) => {
+          this.client.callbackFailed(this.ch.name, 'monitor', e);
+          if (this.pipeline) this.consumed(sid, ioid, c);
+        },
+      );
+    } else if (this.pipeline) this.consumed(sid, ioid, c);
   }
 
   private consumed(sid: number, ioid: number, c: Circuit): void {

@@ -15,8 +15,10 @@
 //
 // Every operation also takes { server: 'host:port' } to bypass search. Errors are PvaClientError
 // with messages that start with the PV name: 'pv: not found (timeout 5 s)', 'pv: <server message>'.
-export { PvaClient, PvaClientError, ntUri } from './client.ts';
-export type { OpOptions, MonitorOptions, MonitorEvent, Subscription } from './client.ts';
+// A monitor callback or onEvent listener that throws is reported to client.onError (a
+// PvaCallbackError; default: printed to stderr), never swallowed: new PvaClient({ onError: (e) => … }).
+export { PvaClient, PvaClientError, PvaCallbackError, ntUri } from './client.ts';
+export type { PvaClientOptions, OpOptions, MonitorOptions, MonitorEvent, Subscription } from './client.ts';
 export { configFromEnv, splitHostPort } from './config.ts';
 export type { ClientConfig } from './config.ts';
 export { ClientConnection } from './connection.ts';
