@@ -1,6 +1,6 @@
 // pvtree get | put | monitor | call | info | list: pvAccess client tools, output modelled on pvxs's
 // pvxget / pvxput / pvxmonitor / pvxcall / pvxinfo / pvxlist.
-import { PvaClient, PvaClientError, configFromEnv, formatClassic, formatDelta, formatTree, type ClientConfig } from '../pva/client/index.ts';
+import { PvaClient, PvaClientError, configFromEnv, formatClassic, formatPutLine, formatPutReport, formatDelta, formatTree, type ClientConfig } from '../pva/client/index.ts';
 import type { PVStructure } from '../pvdata/index.ts';
 import { UsageError, numberOpt, parseArgs, stringOpt, type OptSpec, type Parsed } from './args.ts';
 
@@ -57,11 +57,15 @@ const USAGE: Record<string, string> = {
     'Usage: pvtree put [options] <pvname> <value>\n' +
     '       pvtree put [options] <pvname> <field>=<value> ...\n\n' +
     'Write a PV. A lone value goes to the `value` field (for an enum: an index or a choice name);\n' +
-    'field=value pairs name fields by dotted path, e.g. value.index=2. Arrays: [1,2,3] or 1,2,3.\n\n' +
+    'field=value pairs name fields by dotted path, e.g. value.index=2. Arrays: [1,2,3] or 1,2,3.\n' +
+    'Prints the value before and after, as pvAccessCPP pvput does (Old : ... / New : ...).\n\n' +
     '  -h             Show this message.\n' +
-    '  -r <req>       pvRequest.\n' +
+    '  -r <req>       pvRequest (for the reads and the put).\n' +
     '  -w <sec>       Operation timeout in seconds. Default 5.\n' +
-    '  -v             Print the value after the put.\n',
+    '  -q             Quiet: print only the new value, without "New : " (pvput -q).\n' +
+    '  --put-get      Put and read back in one operation (PUT_GET): the new value is the one this\n' +
+    '                 put left. Not for servers without PUT_GET (pvxs, softIocPVX): they never answer.\n' +
+    '  -v             Make more noise (effective configuration).\n',
   monitor:
     'Usage: pvtree monitor [options] <pvname> ...\n\n' +
     'Subscribe to PVs and print each update (pvxmonitor style). Runs until interrupted.\n\n' +
@@ -148,7 +152,7 @@ export async function runClientCommand(cmd: string, argv: string[], io: CliIO = 
         p = parseArgs(argv, [...COMMON, REQUEST, FORMAT]);
         break;
       case 'put':
-        p = parseArgs(argv, [...COMMON, REQUEST]);
+        p = parseArgs(argv, [...COMMON, REQUEST, { short: 'q', long: 'quiet' }, { long: 'put-get' }]);
         break;
       case 'monitor':
         p = parseArgs(argv, [
@@ -252,11 +256,18 @@ async function doPut(client: PvaClient, p: Parsed, io: CliIO): Promise<number> {
     value = fields;
   }
   const request = stringOpt(p, 'request');
-  await client.put(name, value, { request });
-  if (p.opts.has('verbose')) {
-    const v = await client.get(name, { request });
-    io.out(show(name, v, 'delta'));
+  const quiet = p.opts.has('quiet');
+  if (p.opts.has('put-get')) {
+    const r = await client.putGet(name, value, { request, readBefore: !quiet });
+    io.out(formatPutReport(r.before, r.value));
+    return 0;
   }
+  // as pvput: a read, the put, another read (every server answers these)
+  const before = quiet ? undefined : await client.get(name, { request });
+  if (before) io.out(`Old : ${formatPutLine(before)}`);
+  await client.put(name, value, { request });
+  const after = await client.get(name, { request });
+  io.out(before ? `New : ${formatPutLine(after)}` : formatPutLine(after));
   return 0;
 }
 

@@ -111,13 +111,28 @@ describe('pvtree client CLI (child processes, loopback server)', () => {
     assert.match(r.stderr, /test:nosuch: not found/);
   });
 
-  it('put NAME value, then get shows it; put prints nothing', async () => {
-    const r = await run(['put', 'test:long', '17'], udp);
+  it('put NAME value prints Old and New as pvput does; get shows it', async () => {
+    // pvput's lines: 'Old : <23-character time>  <value> ' (see test/pva/client-captures.test.ts)
+    fx.pvs.long.post({ value: 42 });
+    let r = await run(['put', 'test:long', '17'], udp);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, '');
+    assert.match(r.stdout, /^Old : .{23} {2}42 \nNew : .{23} {2}17 \n$/);
     assert.equal(fx.pvs.long.current.get('value'), 17);
     const g = await run(['get', '-r', 'field(value)', 'test:long'], udp);
     assert.equal(g.stdout, 'test:long\n    value int32_t = 17\n');
+    // -q: the new value alone (pvput -q)
+    r = await run(['put', '-q', 'test:long', '18'], udp);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^.{23} {2}18 \n$/);
+    // --put-get: the same report from one PUT_GET operation
+    r = await run(['put', '--put-get', 'test:long', '19'], udp);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^Old : .{23} {2}18 \nNew : .{23} {2}19 \n$/);
+    r = await run(['put', '--put-get', '-q', 'test:enum', 'Two'], udp);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^.{23} {2}\(2\) Two\n$/);
+    assert.equal(fx.pvs.long.current.get('value'), 19);
+    assert.equal(fx.pvs.enum.current.get('value.index'), 2);
   });
 
   it('put NAME field=value (value.index=2) and strings with spaces', async () => {
@@ -142,6 +157,11 @@ describe('pvtree client CLI (child processes, loopback server)', () => {
     let r = await run(['put', 'test:ro', '5'], udp);
     assert.equal(r.code, 1);
     assert.equal(r.stderr, 'Error: test:ro: read-only PV\n');
+    assert.match(r.stdout, /^Old : .{23} {2}1 \n$/); // read before the refused put, as pvput does
+    r = await run(['put', '--put-get', 'test:ro', '5'], udp);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr, 'Error: test:ro: read-only PV\n');
+    assert.equal(r.stdout, '');
     r = await run(['put', 'test:long', 'abc'], udp);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /^Error: test:long: field 'value': /);

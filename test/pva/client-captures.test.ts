@@ -5,7 +5,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
-import { PvaClient, formatClassic, formatDelta, formatTree } from '../../src/pva/client/index.ts';
+import { PvaClient, formatClassic, formatDelta, formatPutReport, formatTree } from '../../src/pva/client/index.ts';
 import { Framer } from '../../src/pva/framer.ts';
 import { decodeMessage, ProtocolError, type Frame, type PvaMessage } from '../../src/pva/messages.ts';
 import { Cmd, FLAG_BIG_ENDIAN, FLAG_CONTROL, MONITOR_START } from '../../src/pva/protocol.ts';
@@ -219,4 +219,30 @@ describe('client against replayed pvxs server replies', () => {
       await client.put('peer:ao', '2.5', { server });
     });
   });
+
+  for (const [name, value] of [
+    ['pvacpp-put-ao', '2.5'],
+    ['pvacpp-put-mbbo-index', '2'],
+    ['pvacpp-put-str', 'hello pva'],
+  ] as const) {
+    it(`${name}: read, put, read (as pvtree put does) prints exactly what pvput printed`, async () => {
+      const tz = process.env.TZ;
+      process.env.TZ = 'UTC'; // the recordings were made on a UTC host
+      try {
+        await withFake(name, async (client, server, fake, cap) => {
+          const pv = cap.command.split(' ')[1];
+          const old = await client.get(pv, { server });
+          await client.put(pv, value, { server });
+          const now = await client.get(pv, { server });
+          assert.equal(formatPutReport(old, now), cap.clientOutput);
+          // the same operations pvput made: GET, PUT, GET (INIT then execute each)
+          const ops = fake.received.filter((m) => m.type === 'opRequest').map((m) => (m.type === 'opRequest' ? `op${m.command}:${m.subcmd}` : ''));
+          assert.deepEqual(ops, ['op10:8', 'op10:0', 'op11:8', 'op11:0', 'op10:8', 'op10:0']);
+        });
+      } finally {
+        if (tz === undefined) delete process.env.TZ;
+        else process.env.TZ = tz;
+      }
+    });
+  }
 });

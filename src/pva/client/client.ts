@@ -14,7 +14,6 @@ import {
   type AnyValue,
   type FieldDesc,
   type Member,
-  type Status,
 } from '../../pvdata/index.ts';
 import { framesOfDatagram } from '../framer.ts';
 import {
@@ -27,7 +26,8 @@ import {
 } from '../messages.ts';
 import { Cmd, MONITOR_ACK, MONITOR_START, SEARCH_UNICAST, SUB_DESTROY, SUB_GET, SUB_INIT } from '../protocol.ts';
 import { configFromEnv, splitHostPort, type ClientConfig } from './config.ts';
-import { ClientConnection, type OpHandler } from './connection.ts';
+import { ClientConnection, statusText, type OpHandler } from './connection.ts';
+import { startPutGet, type PutGetResult } from './put-get.ts';
 import { buildPutValue, needsCurrent, type PutInput } from './put.ts';
 
 export class PvaClientError extends Error {
@@ -137,9 +137,6 @@ class Channel {
 
 const fmtSeconds = (s: number): string => `${Number(s.toFixed(3))} s`;
 
-function statusText(s: Status): string {
-  return s.message || ['ok', 'warning', 'error', 'fatal error'][s.type] || 'error';
-}
 
 export class PvaClient {
   readonly config: ClientConfig;
@@ -252,6 +249,33 @@ export class PvaClient {
       track(() => c.conn.destroyRequest(sid, ioid));
       c.conn.register(ioid, h);
       c.conn.opRequest({ command: Cmd.PUT, sid, ioid, subcmd: SUB_INIT, pvRequest });
+    });
+  }
+
+  /**
+   * Writes to the PV and reads it back in the same operation (PUT_GET): the value returned is what
+   * this put left, in the get structure. `value` is given as for put(). The request may select
+   * fields for each side: 'putField(value)getField(value,alarm,timeStamp)' (default: all). With
+   * `readBefore`, the result also holds the value read just before the put, in the same operation.
+   * Servers that do not implement PUT_GET never answer (pvxs's, hence softIocPVX and QSRV2, ignore
+   * it): the call then fails with its timeout; put() followed by get() works everywhere.
+   */
+  async putGet(name: string, value: PutInput, opts: OpOptions & { readBefore?: boolean } = {}): Promise<PutGetResult> {
+    const pvRequest = this.request(name, opts.request);
+    return this.operation<PutGetResult>(name, opts, (ch, c, ok, fail, track) => {
+      const ioid = this.nextIoid++;
+      const sid = ch.sid;
+      track(() => c.conn.destroyRequest(sid, ioid));
+      startPutGet({
+        conn: c.conn,
+        sid,
+        ioid,
+        pvRequest,
+        input: value,
+        readBefore: opts.readBefore === true,
+        ok,
+        fail: (msg) => fail(`${name}: ${msg}`),
+      });
     });
   }
 

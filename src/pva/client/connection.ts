@@ -53,6 +53,11 @@ export interface AuthInfo {
 
 export type ConnectionState = 'handshake' | 'ready' | 'closed';
 
+/** A failed reply's text: its message, else the name of its status type. */
+export function statusText(s: Status): string {
+  return s.message || ['ok', 'warning', 'error', 'fatal error'][s.type] || 'error';
+}
+
 export class ClientConnection {
   state: ConnectionState = 'handshake';
   private readonly framer = new Framer();

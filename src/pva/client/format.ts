@@ -311,9 +311,32 @@ function classicTime(v: PVStructure): string {
  * Structures that are not NTScalar/NTScalarArray/NTEnum-like fall back to the tree form.
  */
 export function formatClassic(name: string, v: PVStructure): string {
+  const line = formatClassicLine(v);
+  return line === undefined ? `${name}\n${formatTree(v)}` : `${name} ${line}`;
+}
+
+/**
+ * What pvAccessCPP's pvput prints around a put: `Old : <line>` and `New : <line>` in the one-line
+ * form (`Old : 2026-11-24 16:51:31.237  1 `); without `before` (pvput -q) the new line alone.
+ * Structures without that form are printed as trees after the label.
+ */
+export function formatPutReport(before: PVStructure | undefined, after: PVStructure): string {
+  return before === undefined ? formatPutLine(after) : `Old : ${formatPutLine(before)}New : ${formatPutLine(after)}`;
+}
+
+/** One value as pvput prints it after its label: the one-line form, else the tree. */
+export function formatPutLine(v: PVStructure): string {
+  return formatClassicLine(v) ?? formatTree(v);
+}
+
+/**
+ * pvAccessCPP's one-line form without the name, as pvput prints after `Old : ` / `New : `:
+ * `2026-11-24 16:51:31.237  1 \n`; undefined for structures that are not NTScalar-,
+ * NTScalarArray- or NTEnum-like.
+ */
+export function formatClassicLine(v: PVStructure): string | undefined {
   const t = v.type.typeAt('value');
-  if (!t) return `${name}\n${formatTree(v)}`;
-  const ts = classicTime(v);
+  if (!t) return undefined;
   const val = v.get('value');
   let text: string;
   if (t.kind === 'scalar') text = `${classicScalar(val, t)} `;
@@ -322,6 +345,6 @@ export function formatClassic(name: string, v: PVStructure): string {
   } else if (t.kind === 'structure' && t.field('index') && t.field('choices')) {
     const e = val as { index: number; choices: string[] };
     text = `(${e.index}) ${e.choices[e.index] ?? '<undefined>'}`;
-  } else return `${name}\n${formatTree(v)}`;
-  return `${name} ${ts}  ${text}\n`;
+  } else return undefined;
+  return `${classicTime(v)}  ${text}\n`;
 }

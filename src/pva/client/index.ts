@@ -6,6 +6,7 @@
 //   await client.get('pv', { request: 'field(value,alarm)', timeout: 5 })   → PVStructure
 //   await client.put('pv', 2.5)                           // plain value → `value` (enum: index or choice)
 //   await client.put('pv', { 'value.index': 2, 'alarm.message': '' })
+//   await client.putGet('pv', 2.5, { readBefore: true }) → { value, before }   (PUT_GET: put and read back)
 //   const sub = client.monitor('pv', (v) => { ... }, { request, queueSize: 4, pipeline: true,
 //                                                   onEvent: (e) => ... })    ; sub.close()
 //   await client.rpc('pv', { lhs: '1', rhs: '2' })        // plain object → NTURI query; or a PVStructure
@@ -24,6 +25,7 @@ export type { ClientConfig } from './config.ts';
 export { ClientConnection } from './connection.ts';
 export type { AuthInfo, ChannelHandler, ConnectionCallbacks, OpHandler } from './connection.ts';
 export { buildPutValue, needsCurrent } from './put.ts';
+export type { PutGetResult } from './put-get.ts';
 export type { PutInput } from './put.ts';
-export { formatDelta, formatTree, formatType, formatNumber, formatClassic, escape, typeName } from './format.ts';
+export { formatDelta, formatTree, formatType, formatNumber, formatClassic, formatClassicLine, formatPutReport, formatPutLine, escape, typeName } from './format.ts';
 export type { FormatOptions } from './format.ts';
