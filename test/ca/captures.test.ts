@@ -9,8 +9,8 @@ import {
   CaStreamDecoder,
   DBR,
   answerUdpDatagram,
+  concatBytes,
   decodeDbr,
-  encodeMessage,
   type CaMessage,
   type DbrData,
 } from '../../src/ca/index.ts';
@@ -19,6 +19,7 @@ import {
   decodeStream,
   decodeUdp,
   loadCaptures,
+  patchSids,
   peerSource,
   startServer,
   tcpStreams,
@@ -141,15 +142,6 @@ function sourceFor(file: string) {
   return src;
 }
 
-/** Rewrites the server ids the client learned from RSRV into ours. */
-function remapSid(m: CaMessage, map: Map<number, number>): CaMessage {
-  if ('sid' in m && m.kind !== 'createChanReply') {
-    const sid = map.get(m.sid);
-    if (sid !== undefined) return { ...m, sid } as CaMessage;
-  }
-  return m;
-}
-
 function comparable(m: CaMessage): unknown {
   if (m.kind === 'readNotifyReply' || m.kind === 'eventAddReply') {
     const d = decodeDbr(m.dataType, m.count, m.data);
@@ -161,11 +153,14 @@ function comparable(m: CaMessage): unknown {
   return m;
 }
 
-/** Replays the client messages through a sans-I/O connection; returns our replies. */
+/**
+ * Replays the recorded client bytes, chunk by chunk as they were captured, through a sans-I/O
+ * connection; returns our replies. The only change to the bytes: the sid RSRV handed out becomes
+ * the one we did (learned from our CREATE_CHAN reply), patched in the header in place.
+ */
 async function replaySansIo(c: Capture): Promise<{ ours: CaMessage[]; recorded: CaMessage[] }> {
   const stream = tcpStreams(c)[0]!;
   const recorded = decodeStream(stream, 's2c');
-  const clientMsgs = decodeStream(stream, 'c2s');
   const out: Uint8Array[] = [];
   const closed: string[] = [];
   const conn = new CaServerConnection(
@@ -178,19 +173,27 @@ async function replaySansIo(c: Capture): Promise<{ ours: CaMessage[]; recorded: 
   const drain = (): void => {
     for (const b of out.splice(0)) for (const r of dec.push(b)) ours.push(r.ok ? r.message : assert.fail(r.error));
   };
+  // RSRV's sid → ours, through the cid both replies carry
   const sidMap = new Map<number, number>();
-  const recordedCreate = recorded.filter((m) => m.kind === 'createChanReply');
-  for (const m of clientMsgs) {
-    conn.receive(encodeMessage(remapSid(m, sidMap)));
+  const learn = (): void => {
+    for (const theirs of recorded) {
+      if (theirs.kind !== 'createChanReply') continue;
+      const mine = ours.find((x) => x.kind === 'createChanReply' && x.cid === theirs.cid);
+      if (mine?.kind === 'createChanReply') sidMap.set(theirs.sid, mine.sid);
+    }
+  };
+  const chunks = stream.chunks.filter((ch) => ch.dir === 'c2s').map((ch) => ch.bytes);
+  const whole = concatBytes(chunks);
+  let at = 0;
+  for (const chunk of chunks) {
+    const bytes = patchSids(whole, (sid) => sidMap.get(sid)).subarray(at, at + chunk.length);
+    at += chunk.length;
+    conn.receive(bytes);
     await new Promise((r) => setImmediate(r));
     drain();
-    if (m.kind === 'createChan') {
-      const mine = ours.find((x) => x.kind === 'createChanReply' && x.cid === m.cid);
-      const theirs = recordedCreate.find((x) => x.kind === 'createChanReply' && x.cid === m.cid);
-      assert.ok(mine?.kind === 'createChanReply' && theirs?.kind === 'createChanReply');
-      sidMap.set(theirs.sid, mine.sid);
-    }
+    learn();
   }
+  assert.equal(sidMap.size, recorded.filter((m) => m.kind === 'createChanReply').length, 'learned our sid of every channel');
   assert.deepEqual(closed, []);
   conn.close();
   return { ours, recorded };
@@ -213,18 +216,30 @@ test('replay caget-ai over a real TCP socket (search over the circuit, then get)
   try {
     const c = captures.find((x) => x.file === 'caget-ai.json')!;
     const stream = tcpStreams(c)[0]!;
-    const msgs = decodeStream(stream, 'c2s');
+    const theirSid = decodeStream(stream, 's2c').find((m) => m.kind === 'createChanReply')!;
+    assert.ok(theirSid.kind === 'createChanReply');
     const cl = await TestClient.connect(server.port);
     const greeting = await cl.waitFor('version');
     assert.equal(greeting.minorVersion, 13);
-    const until = msgs.findIndex((m) => m.kind === 'createChan');
-    cl.send(...msgs.slice(0, until + 1));
-    const sr = await cl.waitFor('searchReply');
-    assert.deepEqual(sr, { kind: 'searchReply', port: server.port, serverAddress: 0xffffffff, cid: 1 });
-    const cr = await cl.waitFor('createChanReply');
-    assert.equal(cr.dataType, DBR.DOUBLE);
-    const rest = msgs.slice(until + 1).map((m) => ('sid' in m && m.kind !== 'createChanReply' ? { ...m, sid: cr.sid } : m)) as CaMessage[];
-    cl.send(...rest);
+    // the recorded client bytes, chunk by chunk; a chunk naming RSRV's sid waits for ours
+    const chunks = stream.chunks.filter((ch) => ch.dir === 'c2s').map((ch) => ch.bytes);
+    const whole = concatBytes(chunks);
+    const marked = patchSids(whole, () => 0xffffffff); // where sids are
+    let ours: number | undefined;
+    let at = 0;
+    for (const chunk of chunks) {
+      const range = [at, at + chunk.length] as const;
+      at += chunk.length;
+      if (ours === undefined && !Buffer.from(marked.subarray(...range)).equals(Buffer.from(chunk))) {
+        const sr = await cl.waitFor('searchReply');
+        assert.deepEqual(sr, { kind: 'searchReply', port: server.port, serverAddress: 0xffffffff, cid: 1 });
+        const cr = await cl.waitFor('createChanReply');
+        assert.equal(cr.dataType, DBR.DOUBLE);
+        ours = cr.sid;
+      }
+      cl.sendRaw(patchSids(whole, (sid) => (sid === theirSid.sid ? ours : undefined)).subarray(...range));
+    }
+    assert.notEqual(ours, undefined, 'the client used a sid');
     const rd = await cl.waitFor('readNotifyReply');
     assert.equal(rd.dataType, DBR.TIME_DOUBLE);
     const d = decodeDbr(rd.dataType, rd.count, rd.data);

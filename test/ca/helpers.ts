@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import {
+  CaCommand,
   CaMemoryPv,
   CaServer,
   CaStreamDecoder,
@@ -87,6 +88,42 @@ export function decodeStream(s: CaptureStream, dir: CaDirection, split?: 'bytes'
         out.push(r.message);
       }
     }
+  }
+  return out;
+}
+
+/** Commands whose parameter 1 is the server's channel id (sid) in a client message. */
+const SID_COMMANDS: ReadonlySet<number> = new Set<number>([
+  CaCommand.EVENT_ADD,
+  CaCommand.EVENT_CANCEL,
+  CaCommand.READ,
+  CaCommand.WRITE,
+  CaCommand.CLEAR_CHANNEL,
+  CaCommand.READ_NOTIFY,
+  CaCommand.WRITE_NOTIFY,
+]);
+
+/**
+ * A copy of a client byte stream (as recorded) with the sids the recorded server handed out
+ * replaced by `sidOf(sid)` where it has one: headers are walked in place, nothing is re-encoded.
+ */
+export function patchSids(stream: Uint8Array, sidOf: (sid: number) => number | undefined): Uint8Array {
+  const out = Uint8Array.from(stream);
+  const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  for (let p = 0; p + 16 <= out.length; ) {
+    const command = v.getUint16(p);
+    let size = v.getUint16(p + 2);
+    let header = 16;
+    if (size === 0xffff && v.getUint16(p + 6) === 0) {
+      if (p + 24 > out.length) break;
+      size = v.getUint32(p + 16);
+      header = 24;
+    }
+    if (SID_COMMANDS.has(command)) {
+      const sid = sidOf(v.getUint32(p + 8));
+      if (sid !== undefined) v.setUint32(p + 8, sid);
+    }
+    p += header + size;
   }
   return out;
 }

@@ -37,21 +37,12 @@ function numeric(type: 'double', value: number, meta: { description: string; uni
   return v;
 }
 
-export async function startPeerServer(opts: { tcpPort?: number; udpPort?: number } = {}): Promise<PeerServer> {
-  const log = memoryLogger();
-  const server = new PvaServer({
-    tcpPort: opts.tcpPort ?? 0,
-    udpPort: opts.udpPort ?? 0,
-    interfaces: ['127.0.0.1'],
-    beaconAddrs: [],
-    logger: log,
-    env: LOOPBACK_ENV,
-  });
+/** Fresh SharedPVs shaped like the records of ../shared/peer.db, by name (opened). */
+export function peerPVs(): Record<string, SharedPV> {
   const pvs: Record<string, SharedPV> = {};
   const add = (name: string, pv: SharedPV, init: PVStructure) => {
     pv.open(init);
     pvs[name] = pv;
-    server.addPV(name, pv);
   };
   add('peer:ai', new SharedPV(), numeric('double', 3.25, { description: 'double ai', units: 'V', precision: 3, low: -10, high: 10, hihi: 9 }));
   add('peer:ao', SharedPV.mailbox(), numeric('double', 1.0, { description: 'double ao', units: 'A', precision: 2, low: -100, high: 100 }));
@@ -72,6 +63,21 @@ export async function startPeerServer(opts: { tcpPort?: number; udpPort?: number
     }),
     new PVStructure(struct('', { value: 'double' })),
   );
+  return pvs;
+}
+
+export async function startPeerServer(opts: { tcpPort?: number; udpPort?: number } = {}): Promise<PeerServer> {
+  const log = memoryLogger();
+  const server = new PvaServer({
+    tcpPort: opts.tcpPort ?? 0,
+    udpPort: opts.udpPort ?? 0,
+    interfaces: ['127.0.0.1'],
+    beaconAddrs: [],
+    logger: log,
+    env: LOOPBACK_ENV,
+  });
+  const pvs = peerPVs();
+  for (const [name, pv] of Object.entries(pvs)) server.addPV(name, pv);
   await server.start();
   return { server, pvs, log, stop: () => server.stop() };
 }
