@@ -1,7 +1,7 @@
 // Seeded fuzzing of the sans-I/O pvAccess connections with mutated recorded traffic: the server's
 // ServerConnection fed mutated client streams, the client's ClientConnection fed mutated server
 // streams. After every case: the connection still answers (an echo) or it closed with a logged
-// protocol error; what it queued and kept stays bounded; closing it releases every PV; and a clean
+// protocol error; what it sent is well formed and bounded; closing it releases every PV; and a clean
 // session on a fresh connection to the same server still gets, puts and monitors correctly.
 // Long runs: PVTREE_FUZZ_SCALE=50 node scripts/run-tests.mjs test/pva/connection-fuzz
 import { describe, it } from 'node:test';
@@ -402,8 +402,17 @@ describe('connection fuzz (seeded, bounded)', () => {
         assert.equal(echoes.length, 1, `${label}: the echo is answered`);
         answered++;
       }
-      // nothing handled a message by throwing
+      // nothing handled a message by throwing, and everything the server sent is well formed
       assert.deepEqual(log.lines.filter((l) => l.startsWith('error')), [], label);
+      const replyDecoder = new ConnectionDecoder();
+      const replyFramer = new Framer();
+      for (const w of sink.writes) {
+        for (const f of replyFramer.push(w)) {
+          assert.ok(!(f instanceof ProtocolError), `${label}: reply framing: ${f}`);
+          const m = replyDecoder.decode(f, 's2c');
+          assert.ok(!(m instanceof ProtocolError), `${label}: reply decoding: ${m}`);
+        }
+      }
       // bounded: what it wrote, and what it keeps
       assert.ok(sink.bytes <= 64 * 1024 + 64 * bytes.length, `${label}: wrote ${sink.bytes} bytes for ${bytes.length}`);
       assert.ok(conn.channels.size <= c.c2sHeaders.length + 64 && conn.ops.size <= bytes.length / 8 + 1, `${label}: ${conn.channels.size} channels, ${conn.ops.size} ops`);
