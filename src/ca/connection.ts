@@ -20,6 +20,7 @@ import { CaConversionError, clientValueToNative, currentCount, nativeDbrType, sn
 import { decodeDbr, encodeDbrMessage } from './dbr.ts';
 import { CaStreamDecoder, DEFAULT_MAX_PAYLOAD_SIZE, decodeDatagram } from './framer.ts';
 import { concatBytes, encodeMessage, type CaFrame, type CaHeader, type CaMessage } from './messages.ts';
+import { RequestOrder } from './order.ts';
 import type { CaClientInfo, CaPv, CaSource } from './source.ts';
 
 export type CaLogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -56,6 +57,8 @@ interface Channel {
   access: number;
   /** Stops watching the PV for access-rights changes. */
   unwatch: () => void;
+  /** Keeps this channel's reads, writes and subscriptions in the order the client sent them. */
+  order: RequestOrder;
 }
 
 interface Subscription {
@@ -223,26 +226,33 @@ export class CaServerConnection {
         this.send({ kind: 'clearChannel', sid: ch.sid, cid: ch.cid });
         return;
       }
-      case 'readNotify':
-        this.read(m.sid, m.ioid, m.dataType, m.count, frame.header);
+      // A channel's reads, writes and subscriptions are answered in the order they came (see
+      // RequestOrder): a read after a write waits for the write; other channels do not wait.
+      case 'readNotify': {
+        const ch = this.channelFor(m.sid, frame.header);
+        if (ch) ch.order.read(() => this.read(ch, m.ioid, m.dataType, m.count));
         return;
+      }
       case 'write':
-        this.write(m.sid, m.ioid, m.dataType, m.count, m.data, false, frame.header);
+      case 'writeNotify': {
+        const ch = this.channelFor(m.sid, frame.header);
+        const notify = m.kind === 'writeNotify';
+        if (ch) ch.order.write(() => this.write(ch, m.ioid, m.dataType, m.count, m.data, notify, frame.header));
         return;
-      case 'writeNotify':
-        this.write(m.sid, m.ioid, m.dataType, m.count, m.data, true, frame.header);
+      }
+      case 'eventAdd': {
+        const ch = this.channelFor(m.sid, frame.header);
+        if (ch) ch.order.read(() => this.addSubscription(ch, m.subscriptionId, m.dataType, m.count, m.mask, frame.header));
         return;
-      case 'eventAdd':
-        this.addSubscription(m.sid, m.subscriptionId, m.dataType, m.count, m.mask, frame.header);
-        return;
+      }
       case 'eventCancel': {
-        const sub = this.subscriptions.get(m.subscriptionId);
-        if (!sub || sub.channel.sid !== m.sid) {
+        const ch = this.channels.get(m.sid);
+        if (!ch) {
+          const sub = this.subscriptions.get(m.subscriptionId);
           this.sendError(frame.header, sub?.channel.cid ?? 0xffffffff, ECA.BADMONID, `no subscription ${m.subscriptionId}`);
           return;
         }
-        this.removeSubscription(sub);
-        this.send({ kind: 'eventCancelReply', dataType: sub.dataType, count: sub.count, sid: m.sid, subscriptionId: sub.id });
+        ch.order.read(() => this.cancelSubscription(ch, m.subscriptionId, frame.header));
         return;
       }
       default:
@@ -277,7 +287,8 @@ export class CaServerConnection {
     let sid = this.nextSid++ >>> 0;
     while (this.channels.has(sid)) sid = this.nextSid++ >>> 0;
     const access = CA_ACCESS_READ | (pv.writable ? CA_ACCESS_WRITE : 0);
-    const ch: Channel = { sid, cid, name, pv, subscriptions: new Set(), access, unwatch: noop };
+    const order = new RequestOrder((e) => this.log('error', `ca: request on ${name} from ${this.who()} failed: ${(e as Error).message}`));
+    const ch: Channel = { sid, cid, name, pv, subscriptions: new Set(), access, unwatch: noop, order };
     this.channels.set(sid, ch);
     ch.unwatch = pv.subscribe((events) => {
       if ((events & DBE_PROPERTY) === 0 || this.closed) return;
@@ -331,9 +342,14 @@ export class CaServerConnection {
     }
   }
 
-  private read(sid: number, ioid: number, dataType: number, count: number, header: CaHeader): void {
-    const ch = this.channelFor(sid, header);
-    if (!ch) return;
+  /** True while the channel is open on this circuit (a request that waited may find it gone). */
+  private isOpen(ch: Channel): boolean {
+    return !this.closed && this.channels.get(ch.sid) === ch;
+  }
+
+  /** Answers a READ_NOTIFY; returns a promise when the PV refreshes first. */
+  private read(ch: Channel, ioid: number, dataType: number, count: number): Promise<void> | void {
+    if (!this.isOpen(ch)) return;
     if (!isValidDbrType(dataType)) {
       this.send({ kind: 'readNotifyReply', dataType, count, status: ECA.BADTYPE, ioid, data: new Uint8Array(0) });
       return;
@@ -347,17 +363,29 @@ export class CaServerConnection {
       this.sendBytes(this.encodeReply(CaCommand.READ_NOTIFY, pv, dataType, count, ioid));
       return;
     }
-    pv.refresh()
+    return pv
+      .refresh()
       .catch((e: unknown) => this.log('warn', `ca: refreshing ${ch.name} before a read failed: ${(e as Error).message}`))
       .then(() => {
         // the channel may have been cleared while the PV refreshed
-        if (this.channels.get(sid) === ch) this.sendBytes(this.encodeReply(CaCommand.READ_NOTIFY, pv, dataType, count, ioid));
+        if (this.isOpen(ch)) this.sendBytes(this.encodeReply(CaCommand.READ_NOTIFY, pv, dataType, count, ioid));
       });
   }
 
-  private write(sid: number, ioid: number, dataType: number, count: number, payload: Uint8Array, notify: boolean, header: CaHeader): void {
-    const ch = this.channelFor(sid, header);
-    if (!ch) return;
+  /**
+   * Applies a WRITE / WRITE_NOTIFY; returns a promise that settles when the PV's write has.
+   * A write that waited behind others is applied even if its channel or circuit closed meanwhile
+   * (a client that wrote and left expects the value written); only the replies are dropped then.
+   */
+  private write(
+    ch: Channel,
+    ioid: number,
+    dataType: number,
+    count: number,
+    payload: Uint8Array,
+    notify: boolean,
+    header: CaHeader,
+  ): Promise<void> | void {
     const reply = (status: number): void => {
       if (notify) this.send({ kind: 'writeNotifyReply', dataType, count, status, ioid });
     };
@@ -405,7 +433,7 @@ export class CaServerConnection {
     } catch (e) {
       p = Promise.reject(e);
     }
-    p.then(
+    return p.then(
       () => {
         if (!this.closed) reply(ECA.NORMAL);
       },
@@ -419,9 +447,8 @@ export class CaServerConnection {
     );
   }
 
-  private addSubscription(sid: number, id: number, dataType: number, count: number, mask: number, header: CaHeader): void {
-    const ch = this.channelFor(sid, header);
-    if (!ch) return;
+  private addSubscription(ch: Channel, id: number, dataType: number, count: number, mask: number, header: CaHeader): void {
+    if (!this.isOpen(ch)) return;
     if (!isValidDbrType(dataType)) {
       this.sendError(header, ch.cid, ECA.BADTYPE, `${ch.name}: unsupported DBR type ${dataType}`);
       return;
@@ -446,6 +473,17 @@ export class CaServerConnection {
     sub.unsubscribe = ch.pv.subscribe((events) => this.onEvent(sub, events));
     // The first update is always sent, whatever the mask.
     this.post(sub);
+  }
+
+  private cancelSubscription(ch: Channel, id: number, header: CaHeader): void {
+    if (!this.isOpen(ch)) return;
+    const sub = this.subscriptions.get(id);
+    if (!sub || sub.channel !== ch) {
+      this.sendError(header, sub?.channel.cid ?? 0xffffffff, ECA.BADMONID, `no subscription ${id}`);
+      return;
+    }
+    this.removeSubscription(sub);
+    this.send({ kind: 'eventCancelReply', dataType: sub.dataType, count: sub.count, sid: ch.sid, subscriptionId: sub.id });
   }
 
   private removeSubscription(sub: Subscription): void {

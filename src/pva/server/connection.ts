@@ -26,6 +26,7 @@ import { CMD_NAME, Cmd, Ctrl, SEARCH_MUST_REPLY } from '../protocol.ts';
 import type { Logger } from './log.ts';
 import { MonitorOp } from './monitor.ts';
 import { createOperation, initOperation, type Operation } from './ops.ts';
+import { RequestOrder } from './order.ts';
 import type { SharedPV } from './shared-pv.ts';
 
 /** Where a connection's bytes go (a socket, or a test's buffer). */
@@ -54,6 +55,8 @@ export interface ServerChannel {
   readonly name: string;
   readonly pv: SharedPV;
   readonly ops: Set<number>;
+  /** Keeps this channel's gets, puts and RPCs in the order the client sent them. */
+  readonly order: RequestOrder;
 }
 
 const REGISTRY_SIZE = 0x7fff;
@@ -254,7 +257,8 @@ export class ServerConnection {
       return;
     }
     const sid = this.nextSid++;
-    this.channels.set(sid, { sid, cid, name, pv, ops: new Set() });
+    const order = new RequestOrder((e) => this.ctx.log.error(`${this.peer}: ${name}: ${(e as Error).message}`));
+    this.channels.set(sid, { sid, cid, name, pv, ops: new Set(), order });
     pv.attach();
     encodeMessage(this.out, { type: 'createChannelResponse', cid, sid, status: STATUS_OK });
   }

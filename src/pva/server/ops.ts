@@ -46,8 +46,8 @@ export class SimpleOp implements Operation {
   selection: Selection | undefined;
   options: RequestOptions = { raw: {} };
   private dead = false;
-  /** Serialises executes so replies leave in request order. */
-  private chain: Promise<void> = Promise.resolve();
+  /** Executes of this operation submitted and not finished. */
+  private executing = 0;
 
   constructor(
     private readonly conn: ServerConnection,
@@ -99,15 +99,37 @@ export class SimpleOp implements Operation {
     this.reply(m.subcmd, STATUS_OK);
   }
 
-  request(m: OpRequestMsg): void {
-    if (m.subcmd & SUB_INIT || !this.selection) return;
-    this.chain = this.chain.then(() => this.execute(m)).catch((e) => {
-      this.conn.ctx.log.error(`${this.conn.peer}: ${this.channel.name}: ${errorText(e)}`);
-    });
+  /** True when the request applies a put (the rest only read, or run an RPC). */
+  private isPut(m: OpRequestMsg): boolean {
+    if (this.command === Cmd.PUT) return !(m.subcmd & SUB_GET);
+    if (this.command === Cmd.PUT_GET) return !(m.subcmd & (SUB_GET | SUB_GET_PUT));
+    return false;
   }
 
-  private async execute(m: OpRequestMsg): Promise<void> {
-    if (this.dead) return;
+  /**
+   * An execute runs in the channel's request order: a get waits for the puts sent before it on
+   * this channel, puts are applied one at a time in order. A second execute of this same operation
+   * sent before the first finished waits for everything before it, so its replies stay in order.
+   */
+  request(m: OpRequestMsg): void {
+    if (m.subcmd & SUB_INIT || !this.selection) return;
+    const put = this.isPut(m);
+    const barrier = put || this.executing > 0;
+    this.executing++;
+    const run = (): Promise<void> =>
+      this.execute(m, put).finally(() => {
+        this.executing--;
+      });
+    if (barrier) this.channel.order.write(run);
+    else this.channel.order.read(run);
+  }
+
+  /**
+   * A put that waited its turn is applied even if the operation was destroyed meanwhile (the
+   * client sent it; a server that applies puts on arrival would have); only its reply is dropped.
+   */
+  private async execute(m: OpRequestMsg, put: boolean): Promise<void> {
+    if (this.dead && !put) return;
     const sub = m.subcmd;
     const pv = this.pv;
     try {
