@@ -1,7 +1,7 @@
 // Run by multi-server.test.ts INSIDE a private network namespace (unshare -n, lo up): nothing sent
 // here can leave the machine, so the default ports and the local multicast group are used as a real
 // host would use them. Prints one JSON line with what each client found.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -68,19 +68,51 @@ async function main(): Promise<void> {
       env: { ...process.env, ...env, EPICS_PVAS_SERVER_PORT: '15075', EPICS_CA_SERVER_PORT: '15064', EPICS_CAS_INTF_ADDR_LIST: '127.0.0.1', EPICS_CA_ADDR_LIST: '127.0.0.1', EPICS_CA_AUTO_ADDR_LIST: 'NO', EPICS_CAS_BEACON_ADDR_LIST: '127.0.0.1', EPICS_CAS_AUTO_BEACON_ADDR_LIST: 'NO' },
       stdio: 'ignore',
     });
-    const pvxget = (name: string) => {
-      const r = spawnSync(join(bin, 'pvxget'), ['-w', '5', '-r', 'field(value)', name], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 15000 });
-      return r.status === 0 ? r.stdout.trim() : `exit ${r.status}: ${r.stderr.trim()}`;
-    };
+    // asynchronously: the servers answering pvxget live in this process's event loop
+    const pvxget = (name: string) =>
+      new Promise<string>((res) => {
+        execFile(join(bin, 'pvxget'), ['-w', '5', '-r', 'field(value)', name], { env: { ...process.env, ...env }, timeout: 15000 }, (e, out, err) =>
+          res(e ? `exit ${e.code}: ${String(err).trim()}` : String(out).trim()),
+        );
+      });
     const deadline = Date.now() + 20000;
-    let first = pvxget('peer:ai');
-    while (first.startsWith('exit') && Date.now() < deadline) first = pvxget('peer:ai');
+    let first = await pvxget('peer:ai');
+    while (first.startsWith('exit') && Date.now() < deadline) first = await pvxget('peer:ai');
     const peer: Record<string, unknown> = { 'pvxget peer:ai': first };
-    for (let i = 0; i < N; i++) peer[`pvxget ms:${i}`] = pvxget(`ms:${i}`);
+    for (let i = 0; i < N; i++) peer[`pvxget ms:${i}`] = await pvxget(`ms:${i}`);
+    if (existsSync(join(bin, 'pvget'))) {
+      // pvAccessCPP's client (unicast search with the unicast flag, as pvxs's)
+      for (let i = 0; i < N; i++) {
+        peer[`pvget ms:${i}`] = await new Promise<string>((res) => {
+          execFile(join(bin, 'pvget'), ['-w', '5', `ms:${i}`], { env: { ...process.env, ...env }, timeout: 15000 }, (e, out, err) =>
+            res(e ? `exit ${e.code}: ${String(err).trim()}` : String(out).trim()),
+          );
+        });
+      }
+    }
     try {
       peer['pvtree peer:ai'] = (await client.get('peer:ai')).get('value');
     } catch (e) {
       peer['pvtree peer:ai'] = `error: ${(e as Error).message}`;
+    }
+    // the other direction: a unicast search to an address only the IOC listens on (a second address
+    // on lo, added by the test inside the namespace) reaches pvxs alone; pvxs forwards it to us
+    if (process.env.PVTREE_NS_EXTRA_ADDR) {
+      const other = process.env.PVTREE_NS_EXTRA_ADDR;
+      const viaPvxs = (name: string) =>
+        new Promise<string>((res) => {
+          execFile(join(bin, 'pvxget'), ['-w', '5', '-r', 'field(value)', name], { env: { ...process.env, ...env, EPICS_PVA_ADDR_LIST: other }, timeout: 15000 }, (e, out, err) =>
+            res(e ? `exit ${e.code}: ${String(err).trim()}` : String(out).trim()),
+          );
+        });
+      for (let i = 0; i < N; i++) peer[`pvxget via ${other} ms:${i}`] = await viaPvxs(`ms:${i}`);
+      const c2 = new PvaClient({ addrList: [other], autoAddrList: false, nameServers: [], broadcastPort: UDP, timeout: 5 });
+      try {
+        peer[`pvtree via ${other} ms:0`] = (await c2.get('ms:0')).get('value');
+      } catch (e) {
+        peer[`pvtree via ${other} ms:0`] = `error: ${(e as Error).message}`;
+      }
+      c2.close();
     }
     result.peer = peer;
   } else {

@@ -15,13 +15,15 @@ const SKIP =
     ? false
     : `cannot make a private network namespace here (unshare -n: ${(probe.error?.message ?? probe.stderr).trim() || `exit ${probe.status}`}); multicast tests need one`;
 
+const EXTRA = '10.99.0.1';
 const child = fileURLToPath(new URL('./multi-server-child.ts', import.meta.url));
 
 function runInNamespace(): Record<string, any> {
-  const r = spawnSync('unshare', ['-n', 'sh', '-c', 'ip link set lo up && exec "$0" --import tsx "$1"', process.execPath, child], {
+  // 10.99.0.1 is a second address on the namespace's own lo, which only the IOC listens on
+  const r = spawnSync('unshare', ['-n', 'sh', '-c', `ip link set lo up && ip addr add ${EXTRA}/32 dev lo && exec "$0" --import tsx "$1"`, process.execPath, child], {
     encoding: 'utf8',
     timeout: 120_000,
-    env: process.env,
+    env: { ...process.env, PVTREE_NS_EXTRA_ADDR: EXTRA },
   });
   const line = r.stdout.trim().split('\n').pop() ?? '';
   assert.ok(line.startsWith('{'), `child output: ${r.stdout}\n${r.stderr}`);
@@ -46,6 +48,14 @@ test('three pvtree servers on one search port are all found by unicast search, a
   if (out.peer === null) return;
   // a real pvxs IOC on the same port (PVA_PEER_BIN)
   assert.match(out.peer['pvxget peer:ai'], /peer:ai/, 'pvxget finds the IOC');
-  for (let i = 0; i < 3; i++) assert.match(out.peer[`pvxget ms:${i}`], new RegExp(`ms:${i}.*${100 + i}`), `pvxget finds pvtree server ${i}`);
+  for (let i = 0; i < 3; i++) assert.match(out.peer[`pvxget ms:${i}`], new RegExp(`ms:${i}[\\s\\S]*= ${100 + i}`), `pvxget finds pvtree server ${i}`);
   assert.equal(typeof out.peer['pvtree peer:ai'], 'number', `pvtree's client finds the IOC: ${out.peer['pvtree peer:ai']}`);
+  // pvxs receiving the unicast (sent to an address only it listens on) forwards it to pvtree's servers
+  for (let i = 0; i < 3; i++) {
+    assert.match(out.peer[`pvxget via ${EXTRA} ms:${i}`], new RegExp(`ms:${i}[\\s\\S]*= ${100 + i}`), `forwarded by pvxs to pvtree server ${i}`);
+  }
+  assert.equal(out.peer[`pvtree via ${EXTRA} ms:0`], 100, "pvtree's client through pvxs's forward");
+  if ('pvget ms:0' in out.peer) {
+    for (let i = 0; i < 3; i++) assert.match(out.peer[`pvget ms:${i}`], new RegExp(`ms:${i} .* ${100 + i}$`, 'm'), `pvAccessCPP pvget finds pvtree server ${i}`);
+  }
 });
