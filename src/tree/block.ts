@@ -12,6 +12,10 @@ export interface BlockMember {
   /** Byte offset relative to the owning device. */
   readonly offset: number;
   readonly verifyEn: boolean;
+  /** May share bits with other members that allow it (Rogue's overlapEn). */
+  readonly overlapEn?: boolean;
+  /** Extra attempts for a failed transaction (Rogue's retryCount); the block takes the largest. */
+  readonly retryCount?: number;
   /** The block has fresh bits from hardware: decode and notify. `now` is the read time (ms). */
   _blockRead(now: number): void;
   _setBlock(b: Block | undefined): void;
@@ -19,10 +23,17 @@ export interface BlockMember {
 
 /** Where a block lives: the device resolves its address and memory when a transaction runs. */
 export interface BlockHost {
-  readonly root?: { _beginUpdate(): void; _endUpdate(): void } | undefined;
+  readonly root?: { _beginUpdate(): void; _endUpdate(): void; _reportWarning?(msg: string, name: string): void } | undefined;
   readonly address: number;
   readonly memory: Memory;
   readonly timeout: number;
+  /** False while the device (or a parent) is disabled: transactions are skipped. */
+  readonly enabled?: boolean;
+  readonly path?: string;
+}
+
+export class BlockError extends Error {
+  override name = 'BlockError';
 }
 
 export class Block {
@@ -31,6 +42,14 @@ export class Block {
   private readonly woMask: Uint8Array | undefined; // bits reads must not overwrite
   private readonly verifyMask: Uint8Array | undefined;
   private readonly readable: BlockMember[];
+  /** Attempts beyond the first for a failed transaction. */
+  readonly retryCount: number;
+  /**
+   * Holds values not yet written to hardware (Rogue's stale flag): set when a member is staged
+   * without a write, cleared when a write starts. Every block starts stale, so the first write of
+   * a tree (initWrite, a config load) carries every value.
+   */
+  stale = true;
   // Transactions on one block run one at a time (PyRogue's block lock): a write's verify must
   // not see a later write, and a read must not land between a write and its verify.
   // Uncontended, taking the lock costs no promise.
@@ -52,14 +71,33 @@ export class Block {
     this.view = new DataView(this.shadow.buffer);
     let wo: Uint8Array | undefined;
     let vf: Uint8Array | undefined;
+    const exclusive = new Uint8Array(size);
+    const shared = new Uint8Array(size);
+    const noVerify = new Uint8Array(size);
+    let retry = 0;
     for (const m of members) {
       m.field.bind(m.offset - offset);
       m._setBlock(this);
+      // bits claimed twice are an error unless both claims allow overlap (Rogue's overlapEn)
+      const mine = new Uint8Array(size);
+      m.field.markBits(mine);
+      const where = m.overlapEn ? shared : exclusive;
+      for (let i = 0; i < size; i++) {
+        if (mine[i] & (exclusive[i] | (m.overlapEn ? 0 : shared[i]))) {
+          throw new BlockError(`${host.path ?? 'device'}: bits of ${nameOf(m)} overlap another variable at byte ${offset + i} (set overlapEn on both to share bits)`);
+        }
+        where[i] |= mine[i];
+      }
       if (m.mode === 'WO') m.field.markBits((wo ??= new Uint8Array(size)));
       if (m.verifyEn && m.mode === 'RW') m.field.markBits((vf ??= new Uint8Array(size)));
+      else m.field.markBits(noVerify);
+      if ((m.retryCount ?? 0) > retry) retry = m.retryCount!;
     }
+    // a bit shared with a variable that must not be verified is not verified (as Rogue)
+    if (vf) for (let i = 0; i < size; i++) vf[i] &= ~noVerify[i];
     this.woMask = wo;
     this.verifyMask = vf;
+    this.retryCount = retry;
     this.readable = members.filter((m) => m.mode !== 'WO');
   }
 
@@ -68,13 +106,47 @@ export class Block {
   private readonly memory: Memory;
   private readonly timeout: number;
 
-  private tran(type: Transaction['type'], data: Uint8Array): Transaction {
-    return { type, address: this.address, size: this.size, data, timeout: this.timeout };
+  private tran(type: Transaction['type'], address: number, data: Uint8Array): Transaction {
+    return { type, address, size: data.length, data, timeout: this.timeout };
   }
 
   /** A memory may report failure by rejecting or (Rogue style) by only setting `error`. */
   private static check(t: Transaction): void {
     if (t.error !== undefined) throw new MemoryError(t.error, t.address, t.size, t.type);
+  }
+
+  /**
+   * One transaction over the whole block, or, when the block is larger than the memory's
+   * maxAccess, several (each at most maxAccess bytes, aligned to minAccess), issued together.
+   */
+  private async xfer(type: Transaction['type'], data: Uint8Array): Promise<void> {
+    const mem = this.memory;
+    const max = mem.maxAccess;
+    if (this.size <= max) {
+      const t = this.tran(type, this.address, data);
+      await mem.doTransaction(t);
+      Block.check(t);
+      return;
+    }
+    const step = Math.max(mem.minAccess, Math.floor(max / mem.minAccess) * mem.minAccess);
+    const ts: Transaction[] = [];
+    for (let off = 0; off < this.size; off += step) ts.push(this.tran(type, this.address + off, data.subarray(off, Math.min(this.size, off + step))));
+    const rs = await Promise.allSettled(ts.map((t) => mem.doTransaction(t)));
+    for (const r of rs) if (r.status === 'rejected') throw r.reason;
+    for (const t of ts) Block.check(t);
+  }
+
+  /** Run `op`, again up to retryCount times while it fails. */
+  private async attempt(what: string, op: () => Promise<void>): Promise<void> {
+    for (let n = 0; ; n++) {
+      try {
+        await op();
+        return;
+      } catch (e) {
+        if (n >= this.retryCount) throw e;
+        this.host.root?._reportWarning?.(`${what} at 0x${this.address.toString(16)}: try ${n + 1} of ${this.retryCount + 1} failed: ${(e as Error).message}`, this.host.path ?? 'block');
+      }
+    }
   }
 
   private _wait(): Promise<void> {
@@ -88,16 +160,19 @@ export class Block {
     else this._busy = false;
   }
 
-  /** Read the block; on success merge into the shadow (keeping WO bits) and update members. */
+  /** False while the owning device is disabled: no transaction is issued. */
+  get enabled(): boolean {
+    return this.host.enabled !== false;
+  }
+
+  /** Read the block; on success merge into the shadow (keeping WO bits) and update members. Skipped while disabled. */
   async read(): Promise<void> {
-    if (this.readable.length === 0) return;
+    if (this.readable.length === 0 || !this.enabled) return;
     if (this._busy) await this._wait();
     else this._busy = true;
     try {
-      const t = this.tran('read', new Uint8Array(this.size));
-      await this.memory.doTransaction(t);
-      Block.check(t);
-      const data = t.data;
+      const data = new Uint8Array(this.size);
+      await this.attempt('read', () => this.xfer('read', data));
       const wo = this.woMask;
       if (wo) for (let i = 0; i < data.length; i++) this.shadow[i] = (this.shadow[i] & wo[i]) | (data[i] & ~wo[i]);
       else this.shadow.set(data);
@@ -115,31 +190,38 @@ export class Block {
     }
   }
 
-  /** Write the shadow as it is when the transaction starts (a copy: later stages can't leak in), then verify. */
+  /**
+   * Write the shadow as it is when the transaction starts (a copy: later stages can't leak in),
+   * then verify. Clears `stale`; while the device is disabled nothing is written (as Rogue).
+   */
   async write(verify = true, type: 'write' | 'post' = 'write'): Promise<void> {
     if (this._busy) await this._wait();
     else this._busy = true;
     try {
-      const mem = this.memory;
+      this.stale = false;
+      if (!this.enabled) return;
       const data = this.shadow.slice();
-      const w = this.tran(type, data);
-      await mem.doTransaction(w);
-      Block.check(w);
       const vm = this.verifyMask;
-      if (verify && vm && type === 'write') {
-        const t = this.tran('verify', new Uint8Array(this.size));
-        await mem.doTransaction(t);
-        Block.check(t);
-        for (let i = 0; i < data.length; i++) {
-          if ((t.data[i] ^ data[i]) & vm[i]) {
-            throw new MemoryError(`verify error at byte ${i}: wrote 0x${data[i].toString(16)}, read 0x${t.data[i].toString(16)}`, t.address, t.size, 'verify');
+      await this.attempt(type, async () => {
+        await this.xfer(type, data);
+        if (verify && vm && type === 'write') {
+          const got = new Uint8Array(this.size);
+          await this.xfer('verify', got);
+          for (let i = 0; i < data.length; i++) {
+            if ((got[i] ^ data[i]) & vm[i]) {
+              throw new MemoryError(`verify error at byte ${i}: wrote 0x${data[i].toString(16)}, read 0x${got[i].toString(16)}`, this.address, this.size, 'verify');
+            }
           }
         }
-      }
+      });
     } finally {
       this._release();
     }
   }
+}
+
+function nameOf(m: BlockMember): string {
+  return (m as { path?: string }).path ?? (m as { name?: string }).name ?? 'a member';
 }
 
 /** Group members into blocks: members whose access-aligned spans overlap share a block. */

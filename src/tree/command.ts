@@ -44,10 +44,20 @@ export abstract class BaseCommand<A = unknown, R = unknown> extends Node {
 
   get device(): Device | undefined { return this.parent as Device | undefined; }
 
-  /** Run the command; errors from the function or the hardware reject. */
+  /**
+   * Run the command; errors from the function or the hardware reject (and are recorded in the
+   * root's SystemLog). On a disabled device nothing runs and the result is undefined (as PyRogue).
+   */
   async call(arg?: A): Promise<R> {
-    const a = arg === undefined ? this.defaultArg : this.checkArg(arg);
-    return this._invoke(a);
+    const dev = this.device as { enabled?: boolean } | undefined;
+    if (dev && dev.enabled === false) return undefined as R;
+    try {
+      const a = arg === undefined ? this.defaultArg : this.checkArg(arg);
+      return await this._invoke(a);
+    } catch (e) {
+      this.root?._log?.('error', (e as Error).message, this.path);
+      throw e;
+    }
   }
 
   /** Validate/convert an argument against argType (strings are parsed, numbers range-checked). */
@@ -151,7 +161,7 @@ export class RemoteCommand extends BaseCommand<unknown, unknown> implements Bloc
         this.field.encode(b.shadow, b.view, old);
         throw e;
       }
-    }
+    } else b.stale = true;
     this._value = v;
   }
 

@@ -1,5 +1,7 @@
 // Bit layout of a remote value inside a block: one or more bit ranges, or an array of
 // equally spaced elements. Little-endian bit order as in Rogue (bit n is byte n>>3, bit n&7).
+// Big-endian values (Rogue's UIntBE, IntBE, FloatBE) are byte-reversed over their
+// ceil(bits / 8) bytes before they are placed at their bit position, as Rogue's block does.
 
 import { type TypeInfo, type Value, VariableError, newArray, normInt } from './types.ts';
 
@@ -36,6 +38,14 @@ function setBits(buf: Uint8Array, bit: number, n: number, v: number): void {
   }
 }
 
+/** Copy n bits from src at srcBit to dst at dstBit. */
+function copyBits(dst: Uint8Array, dstBit: number, src: Uint8Array, srcBit: number, n: number): void {
+  for (let done = 0; done < n; done += 24) {
+    const k = Math.min(24, n - done);
+    setBits(dst, dstBit + done, k, getBits(src, srcBit + done, k));
+  }
+}
+
 function getBitsBig(buf: Uint8Array, bit: number, n: number): bigint {
   let out = 0n;
   for (let done = 0; done < n; done += 32) out |= BigInt(getBits(buf, bit + done, Math.min(32, n - done))) << BigInt(done);
@@ -64,6 +74,8 @@ export interface FieldLayout {
   numValues?: number;
   valueBits?: number;
   valueStride?: number;
+  /** Byte-reverse the value (Rogue's big-endian models). */
+  bigEndian?: boolean;
 }
 
 export class Field {
@@ -75,8 +87,13 @@ export class Field {
   /** Byte span relative to the variable's offset. */
   readonly byteStart: number;
   readonly byteEnd: number;
+  readonly bigEndian: boolean;
   private base = 0; // bit position of the variable's offset inside its block
   private readonly fast: Fast;
+  /** DataView's littleEndian flag for the fast paths. */
+  private readonly le: boolean;
+  /** Scratch bytes for byte-reversing big-endian values on the slow path. */
+  private readonly rev: Uint8Array | undefined;
 
   constructor(readonly info: TypeInfo, layout: FieldLayout) {
     const offs = Array.isArray(layout.bitOffset) ? layout.bitOffset : [layout.bitOffset];
@@ -98,9 +115,14 @@ export class Field {
     }
     const b = this.valueBits;
     if (info.base === 'Float' && b !== 32 && b !== 64) throw new VariableError(`Float needs 32 or 64 bits, got ${b}`);
-    if (info.base === 'String' && (b % 8 !== 0 || this.ranges.length !== 1 || this.ranges[0].bitOffset % 8 !== 0)) {
-      throw new VariableError('String needs a byte-aligned bit range whose size is a multiple of 8');
+    if (info.base === 'String' && (b % 8 !== 0 || this.ranges.length !== 1 || this.ranges[0].bitOffset % 8 !== 0 || this.valueStride % 8 !== 0)) {
+      throw new VariableError('String needs a byte-aligned bit range whose size (and element stride) is a multiple of 8');
     }
+    this.bigEndian = !!layout.bigEndian;
+    if (this.bigEndian && (info.base === 'String' || info.base === 'Bool')) throw new VariableError(`big-endian applies to numbers, not ${info.base}`);
+    if (this.bigEndian && b % 8 !== 0) throw new VariableError(`a big-endian value needs a whole number of bytes, not ${b} bits`);
+    this.le = !this.bigEndian;
+    this.rev = this.bigEndian ? new Uint8Array(Math.ceil(b / 8)) : undefined;
     this.byteStart = Math.min(...this.ranges.map((r) => r.bitOffset >> 3));
     this.byteEnd = Math.max(...this.ranges.map((r) => Math.ceil((r.bitOffset + r.bitSize) / 8)));
     const aligned = this.ranges.length === 1 && this.ranges[0].bitOffset % 8 === 0 && (this.numValues === 0 || this.valueStride === b);
@@ -152,14 +174,14 @@ export class Field {
     switch (this.fast) {
       case 'u8': return buf[byte];
       case 'i8': return view.getInt8(byte);
-      case 'u16': return view.getUint16(byte, true);
-      case 'i16': return view.getInt16(byte, true);
-      case 'u32': return view.getUint32(byte, true);
-      case 'i32': return view.getInt32(byte, true);
-      case 'u64': return normInt(view.getBigUint64(byte, true));
-      case 'i64': return normInt(view.getBigInt64(byte, true));
-      case 'f32': return view.getFloat32(byte, true);
-      case 'f64': return view.getFloat64(byte, true);
+      case 'u16': return view.getUint16(byte, this.le);
+      case 'i16': return view.getInt16(byte, this.le);
+      case 'u32': return view.getUint32(byte, this.le);
+      case 'i32': return view.getInt32(byte, this.le);
+      case 'u64': return normInt(view.getBigUint64(byte, this.le));
+      case 'i64': return normInt(view.getBigInt64(byte, this.le));
+      case 'f32': return view.getFloat32(byte, this.le);
+      case 'f64': return view.getFloat64(byte, this.le);
     }
     const n = this.valueBits;
     const info = this.info;
@@ -170,7 +192,17 @@ export class Field {
     }
     // gather the raw unsigned bits, concatenating ranges low-first
     let raw: number | bigint;
-    if (n <= 32) {
+    const rev = this.rev;
+    if (rev) {
+      // big-endian: collect the bits, reverse the bytes, read them little-endian from bit 0
+      rev.fill(0);
+      if (scalar && this.ranges.length > 1) {
+        let sh = 0;
+        for (const r of this.ranges) { copyBits(rev, sh, buf, this.base + r.bitOffset, r.bitSize); sh += r.bitSize; }
+      } else copyBits(rev, 0, buf, bit, n);
+      rev.reverse();
+      raw = n <= 32 ? getBits(rev, 0, n) : getBitsBig(rev, 0, n);
+    } else if (n <= 32) {
       if (scalar && this.ranges.length > 1) {
         let acc = 0, sh = 0;
         for (const r of this.ranges) { acc += getBits(buf, this.base + r.bitOffset, r.bitSize) * 2 ** sh; sh += r.bitSize; }
@@ -199,14 +231,14 @@ export class Field {
     switch (this.fast) {
       case 'u8': buf[byte] = v as number; return;
       case 'i8': view.setInt8(byte, v as number); return;
-      case 'u16': view.setUint16(byte, v as number, true); return;
-      case 'i16': view.setInt16(byte, v as number, true); return;
-      case 'u32': view.setUint32(byte, v as number, true); return;
-      case 'i32': view.setInt32(byte, v as number, true); return;
-      case 'u64': view.setBigUint64(byte, BigInt(v as number | bigint), true); return;
-      case 'i64': view.setBigInt64(byte, BigInt(v as number | bigint), true); return;
-      case 'f32': view.setFloat32(byte, v as number, true); return;
-      case 'f64': view.setFloat64(byte, v as number, true); return;
+      case 'u16': view.setUint16(byte, v as number, this.le); return;
+      case 'i16': view.setInt16(byte, v as number, this.le); return;
+      case 'u32': view.setUint32(byte, v as number, this.le); return;
+      case 'i32': view.setInt32(byte, v as number, this.le); return;
+      case 'u64': view.setBigUint64(byte, BigInt(v as number | bigint), this.le); return;
+      case 'i64': view.setBigInt64(byte, BigInt(v as number | bigint), this.le); return;
+      case 'f32': view.setFloat32(byte, v as number, this.le); return;
+      case 'f64': view.setFloat64(byte, v as number, this.le); return;
     }
     const n = this.valueBits;
     const info = this.info;
@@ -230,6 +262,19 @@ export class Field {
     } else {
       const x = BigInt(v as number | bigint);
       raw = x < 0n ? x + (1n << BigInt(n)) : x;
+    }
+    const rev = this.rev;
+    if (rev) {
+      // big-endian: little-endian bytes at bit 0, reversed, then placed like any other bits
+      rev.fill(0);
+      if (typeof raw === 'number') setBits(rev, 0, n, raw);
+      else setBitsBig(rev, 0, n, raw);
+      rev.reverse();
+      if (scalar && this.ranges.length > 1) {
+        let sh = 0;
+        for (const r of this.ranges) { copyBits(buf, this.base + r.bitOffset, rev, sh, r.bitSize); sh += r.bitSize; }
+      } else copyBits(buf, bit, rev, 0, n);
+      return;
     }
     if (scalar && this.ranges.length > 1) {
       let sh = 0;

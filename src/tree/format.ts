@@ -52,6 +52,23 @@ function fixExp(s: string): string {
   return s.replace(/e([+-])(\d)$/, 'e$10$2');
 }
 
+/**
+ * x.toFixed(p) with Python's rounding: the exact binary value rounds half to even, where
+ * toFixed rounds an exact tie up ('{:.1f}' of 2.25 is '2.2', of 2.35 is '2.4'). x >= 0.
+ */
+function fixedPy(x: number, p: number): string {
+  const s = x.toFixed(p);
+  if (x >= 1e21 || p > 60) return s;
+  // the exact decimal expansion of a double (toFixed gives it up to 100 digits)
+  const exact = x.toFixed(Math.min(100, p + 40));
+  const dot = exact.indexOf('.');
+  const tail = exact.slice(dot + 1 + p);
+  if (!/^50*$/.test(tail)) return s; // not a tie: toFixed is right
+  const kept = exact.slice(0, dot + 1 + p).replace(/\.$/, '');
+  const last = kept.replace('.', '').at(-1);
+  return Number(last) % 2 === 0 ? kept : s; // even: round down (toFixed went up)
+}
+
 function groupDigits(int: string, sep: string): string {
   return int.replace(/\B(?=(\d{3})+(?!\d))/g, sep);
 }
@@ -81,7 +98,7 @@ function formatNumber(v: number | bigint, s: Spec, isFloat: boolean): string {
       body = Number.isNaN(fv) ? 'nan' : 'inf';
       if (t === 'F' || t === 'E' || t === 'G') body = body.toUpperCase();
     } else if (t === 'f' || t === 'F' || t === '%') {
-      body = (t === '%' ? fv * 100 : fv).toFixed(p ?? 6);
+      body = fixedPy(t === '%' ? fv * 100 : fv, p ?? 6);
       if (s.group) { const [i, f] = body.split('.'); body = groupDigits(i, s.group) + (f !== undefined ? '.' + f : ''); }
       if (t === '%') body += '%';
     } else if (t === 'e' || t === 'E') {
@@ -90,7 +107,7 @@ function formatNumber(v: number | bigint, s: Spec, isFloat: boolean): string {
     } else if (t === 'g' || t === 'G') {
       const pp = p === undefined ? 6 : p === 0 ? 1 : p;
       const exp = fv === 0 ? 0 : Math.floor(Math.log10(fv));
-      if (exp >= -4 && exp < pp) body = fv.toFixed(Math.max(0, pp - 1 - exp));
+      if (exp >= -4 && exp < pp) body = fixedPy(fv, Math.max(0, pp - 1 - exp));
       else body = fixExp(fv.toExponential(pp - 1));
       if (!s.alt) {
         const [mant, ex] = body.split('e');

@@ -1,20 +1,29 @@
 // Public API of the device tree. Knows nothing of EPICS.
 
-export { Node, NodeError, type NodeOptions, type GroupSpec } from './node.ts';
-export { Device, type DeviceOptions } from './device.ts';
+export { Node, NodeError, BUILTIN_GROUP, type NodeOptions, type GroupSpec } from './node.ts';
+export {
+  Device, DeviceDisabledError, type DeviceOptions, type NodeArrayOptions, type RemoteVariableArrayOptions,
+} from './device.ts';
 export { Root, type RootOptions, type Protocol } from './root.ts';
+export { EnableVariable, type EnableState } from './enable-variable.ts';
+export { Process, type ProcessOptions, type ProcessFunctionArgs } from './process.ts';
+export { LoadConfigProcess, SaveConfigProcess } from './config-process.ts';
+export { PVTREE_VERSION, localTimeString } from './root-builtins.ts';
+export { SystemLogBuffer, type LogEntry, type LogLevel } from './system-log.ts';
+export { ConfigPathError, resolveInside } from './config-files.ts';
+export { splitArrayKey, selectIndices } from './node-match.ts';
 export {
   BaseVariable, BaseVariable as Variable,
   type VariableOptions, type VariableValue, type VariableListener, type SetOptions, type GetOptions, type EnumMap,
 } from './variable.ts';
 export { LocalVariable, type LocalVariableOptions, type LocalSetArgs, type LocalGetArgs } from './local-variable.ts';
-export { RemoteVariable, type RemoteVariableOptions } from './remote-variable.ts';
+export { RemoteVariable, type RemoteVariableOptions, type BigEndianBase } from './remote-variable.ts';
 export { LinkVariable, type LinkVariableOptions, type LinkedGetArgs, type LinkedSetArgs } from './link-variable.ts';
 export {
   BaseCommand, LocalCommand, RemoteCommand,
   type CommandArgs, type CommandOptions, type LocalCommandOptions, type RemoteCommandOptions, type RemoteCommandFunction,
 } from './command.ts';
-export { Block } from './block.ts';
+export { Block, BlockError } from './block.ts';
 export { Field, type FieldLayout } from './field.ts';
 export { type Memory, type Transaction, type TransactionType, MemoryError } from './memory/interface.ts';
 export { Emulate, type EmulateOptions } from './memory/emulate.ts';
@@ -25,5 +34,5 @@ export {
   VariableError, parseTypeStr, inferTypeStr, makeTypeStr,
 } from './types.ts';
 export { formatScalar, formatValue, pyFloat } from './format.ts';
-export { type GetYamlOptions, type SetYamlOptions } from './yaml-config.ts';
+export { type GetYamlOptions, type SetYamlOptions, type ConfigLoadResult, ConfigError } from './yaml-config.ts';
 export { loadTreeFromYaml, loadTreeFromFile, TreeYamlError } from './yaml-tree.ts';

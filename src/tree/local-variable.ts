@@ -49,7 +49,8 @@ export class LocalVariable<T = Value> extends BaseVariable<Stored<T>> {
   async set(value: Stored<T> | ValueInput, opts?: SetOptions): Promise<void> {
     const v = this._check(value, opts?.force);
     const ls = this._localSet;
-    if (!ls) return this._update(v);
+    // a disabled device's hooks do not run (PyRogue's LocalBlock); the value is still kept
+    if (!ls || this.disabledReason) return this._update(v);
     const old = this._value;
     const changed = !valuesEqual(old, v);
     this._value = v;
@@ -65,7 +66,7 @@ export class LocalVariable<T = Value> extends BaseVariable<Stored<T>> {
 
   async get(opts?: GetOptions): Promise<Stored<T>> {
     const lg = this._localGet;
-    if (lg && opts?.read !== false && this.mode !== 'WO') {
+    if (lg && opts?.read !== false && this.mode !== 'WO' && !this.disabledReason) {
       const raw = await lg({ dev: this.device, var: this });
       let v: Stored<T>;
       try {

@@ -10,6 +10,13 @@ export interface NodeOptions {
   groups?: string | string[];
 }
 
+/**
+ * The group pvtree puts every framework-made node in: the Root's built-ins (RogueVersion, ReadAll,
+ * LoadConfigProcess …) and each device's enable / ReadDevice / WriteDevice. PyRogue has no such
+ * group; it lets a server leave them out with the usual group rules.
+ */
+export const BUILTIN_GROUP = 'Builtin';
+
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*(\[\d+\])*$/;
 
 export class NodeError extends Error {

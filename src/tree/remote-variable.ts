@@ -6,6 +6,9 @@ import { Field } from './field.ts';
 import type { Block, BlockMember } from './block.ts';
 import type { Device } from './device.ts';
 
+/** Rogue's big-endian models: the value's bytes are reversed in memory. */
+export type BigEndianBase = 'UIntBE' | 'IntBE' | 'FloatBE';
+
 export interface RemoteVariableOptions<T = Value> extends Omit<VariableOptions<T>, 'typeStr'> {
   /** Byte offset from the device's base address. */
   offset: number;
@@ -13,7 +16,13 @@ export interface RemoteVariableOptions<T = Value> extends Omit<VariableOptions<T
   bitSize?: number | number[];
   /** Bit position(s) from `offset` (may exceed 7 to reach later bytes). Default 0. */
   bitOffset?: number | number[];
-  base?: Base;
+  /** Value type; the BE forms (or `bigEndian: true`) store the value's bytes most significant first. */
+  base?: Base | BigEndianBase;
+  bigEndian?: boolean;
+  /** May share bits with other variables that also set overlapEn (Rogue's overlapEn). */
+  overlapEn?: boolean;
+  /** Retry a failed transaction of this variable's block this many times (Rogue's retryCount). */
+  retryCount?: number;
   /** Array length; elements are valueBits wide, valueStride apart. */
   numValues?: number;
   valueBits?: number;
@@ -30,13 +39,24 @@ export class RemoteVariable<T = Value> extends BaseVariable<T> implements BlockM
   readonly base: Base;
   readonly field: Field;
   readonly verifyEn: boolean;
+  readonly overlapEn: boolean;
+  readonly retryCount: number;
+  /** Stored most significant byte first. */
+  readonly bigEndian: boolean;
   /** The constructor's value (what a reset restores). */
   readonly default: T;
   private _block: Block | undefined;
 
   constructor(opts: RemoteVariableOptions<T>) {
-    const base = opts.base ?? 'UInt';
+    const given = opts.base ?? 'UInt';
+    const be = given.endsWith('BE');
+    const base = (be ? given.slice(0, -2) : given) as Base;
+    if (!DEFAULT_DISP[base]) throw new VariableError(`RemoteVariable ${opts.name}: unknown base '${given}'`);
     super(opts, DEFAULT_DISP[base]);
+    this.bigEndian = be || !!opts.bigEndian;
+    this.overlapEn = !!opts.overlapEn;
+    this.retryCount = opts.retryCount ?? 0;
+    if (!Number.isInteger(this.retryCount) || this.retryCount < 0) throw new VariableError(`RemoteVariable ${opts.name}: retryCount must be a non-negative integer`);
     if (!Number.isInteger(opts.offset) || opts.offset < 0) throw new VariableError(`RemoteVariable ${opts.name}: offset must be a non-negative integer`);
     this.offset = opts.offset;
     this.base = base;
@@ -47,7 +67,7 @@ export class RemoteVariable<T = Value> extends BaseVariable<T> implements BlockM
     const bits = n > 0 ? opts.valueBits ?? (bitSize as number) : Array.isArray(bitSize) ? bitSize.reduce((a, b) => a + b, 0) : bitSize;
     try {
       this.typeInfo = parseTypeStr(makeTypeStr(base, bits, n > 0 ? n : undefined));
-      this.field = new Field(this.typeInfo, { bitOffset, bitSize, numValues: n, valueBits: opts.valueBits, valueStride: opts.valueStride });
+      this.field = new Field(this.typeInfo, { bitOffset, bitSize, numValues: n, valueBits: opts.valueBits, valueStride: opts.valueStride, bigEndian: this.bigEndian });
       const init = opts.value ?? (n > 0 ? newArray(this.typeInfo, n) : base === 'Bool' ? false : base === 'String' ? '' : 0);
       this._value = coerceValue(this.typeInfo, init) as T;
       this.default = this._value;
@@ -93,7 +113,7 @@ export class RemoteVariable<T = Value> extends BaseVariable<T> implements BlockM
         this.field.encode(b.shadow, b.view, old as Value);
         throw e;
       }
-    }
+    } else if (this.mode !== 'RO') b.stale = true;
     this._update(v);
   }
 

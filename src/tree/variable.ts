@@ -35,8 +35,10 @@ export interface VariableValue<T = Value> {
   severity: AlarmSeverity;
   /** ms since the epoch of the last update from hardware or a set. */
   updated: number;
-  /** The last hardware access failed (a poll or read): the value may be stale. */
+  /** The last hardware access failed (a poll or read), or the device is disabled: the value may be stale. */
   error?: Error;
+  /** The owning device is disabled (error is then a DeviceDisabledError unless a failure came first). */
+  disabled?: boolean;
 }
 
 export type VariableListener<T = Value> = (path: string, value: VariableValue<T>) => void;
@@ -169,8 +171,34 @@ export abstract class BaseVariable<T = Value> extends Node {
     const v = this.value;
     const [status, severity] = this.alarmState(v);
     const vv: VariableValue<T> = { value: v, valueDisp: this.genDisp(v), status, severity, updated: this.lastUpdated };
+    const off = this.disabledReason;
     if (this.lastError) vv.error = this.lastError;
+    else if (off) vv.error = off;
+    if (off) vv.disabled = true;
     return vv;
+  }
+
+  /**
+   * Set while the owning device (or a parent) is disabled: no hardware access happens for this
+   * variable. The device's own `enable` is never disabled.
+   */
+  get disabledReason(): Error | undefined {
+    return (this.parent as { _disabledReason?: Error } | undefined)?._disabledReason;
+  }
+
+  /** @internal The owning device turned on or off: listeners hear the new state. */
+  _deviceStateChanged(): void {
+    this._changed();
+  }
+
+  /**
+   * The value `set(value)` would store, without storing it: display strings are parsed (enum
+   * names, '0x1f', '[1, 2]'), then mode, type, range, enum and limits are checked. Throws
+   * VariableError like set.
+   */
+  validate(value: unknown, opts?: { force?: boolean }): T {
+    const v = typeof value === 'string' && (this.enum || this.typeInfo.base !== 'String' || this.typeInfo.length !== undefined) ? this.parseDisp(value) : value;
+    return this._check(v, opts?.force);
   }
 
   /** @internal Records a hardware failure (or its end); listeners hear when the state changes. */

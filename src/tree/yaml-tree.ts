@@ -7,7 +7,8 @@
 //   commands:  [ <command> ]
 //   devices:                             # nestable to any depth
 //     - name*: Dev
-//       description, offset: 0x1000, hidden, groups: [..]
+//       description, offset: 0x1000, hidden, groups: [..], enabled: true
+//       number, stride               # a device array: Dev[0] at offset, Dev[1] at offset + stride …
 //       variables: [ <variable> ], commands: [ <command> ], devices: [ <device> ]
 //
 //   <variable>: name*, kind: local | remote | link  (default: remote when `offset` is given, else local)
@@ -15,8 +16,10 @@
 //             minimum, maximum, lowAlarm, lowWarning, highWarning, highAlarm,
 //             pollInterval (seconds), hidden, groups
 //     local:  typeStr ('Float64', 'Int32', 'UInt8[8]', 'Bool', 'str' …; else inferred from value)
-//     remote: offset*, bitSize, bitOffset (numbers or lists), base: UInt|Int|Bool|Float|String,
-//             numValues, valueBits, valueStride, verify
+//     remote: offset*, bitSize, bitOffset (numbers or lists), base: UInt|Int|Bool|Float|String
+//             (or UIntBE|IntBE|FloatBE: bytes most significant first), numValues, valueBits,
+//             valueStride, verify, bigEndian, overlapEn, retryCount,
+//             number, stride (a register array: Name[0] at offset, Name[1] at offset + stride …)
 //     link:   variable* (path of the variable it aliases, e.g. Dev.Gain), typeStr
 //
 //   <command>: name*, kind: local | remote (default: remote when `offset` is given), description,
@@ -41,7 +44,7 @@ import { Root } from './root.ts';
 import { Device } from './device.ts';
 import { BaseVariable } from './variable.ts';
 import { LocalVariable } from './local-variable.ts';
-import { RemoteVariable } from './remote-variable.ts';
+import { RemoteVariable, type BigEndianBase } from './remote-variable.ts';
 import { LinkVariable } from './link-variable.ts';
 import { LocalCommand, RemoteCommand, type RemoteCommandFunction } from './command.ts';
 import type { Node } from './node.ts';
@@ -57,7 +60,8 @@ const COMMON_VAR = ['name', 'kind', 'description', 'mode', 'value', 'disp', 'enu
   'lowAlarm', 'lowWarning', 'highWarning', 'highAlarm', 'pollInterval', 'hidden', 'groups'];
 const VAR_KEYS: Record<string, string[]> = {
   local: [...COMMON_VAR, 'typeStr'],
-  remote: [...COMMON_VAR, 'offset', 'bitSize', 'bitOffset', 'base', 'numValues', 'valueBits', 'valueStride', 'verify'],
+  remote: [...COMMON_VAR, 'offset', 'bitSize', 'bitOffset', 'base', 'numValues', 'valueBits', 'valueStride', 'verify',
+    'bigEndian', 'overlapEn', 'retryCount', 'number', 'stride'],
   link: [...COMMON_VAR, 'variable', 'typeStr'],
 };
 const COMMON_CMD = ['name', 'kind', 'description', 'argType', 'retType', 'value', 'hidden', 'groups'];
@@ -65,14 +69,14 @@ const CMD_KEYS: Record<string, string[]> = {
   local: [...COMMON_CMD, 'action', 'target'],
   remote: [...COMMON_CMD, 'offset', 'bitSize', 'bitOffset', 'base', 'function'],
 };
-const DEV_KEYS = ['name', 'description', 'offset', 'hidden', 'groups', 'variables', 'commands', 'devices'];
+const DEV_KEYS = ['name', 'description', 'offset', 'hidden', 'groups', 'enabled', 'number', 'stride', 'variables', 'commands', 'devices'];
 const ROOT_KEYS = ['name', 'description', 'pollEn', 'initRead', 'initWrite', 'timeout'];
 const REMOTE_FNS: Record<string, RemoteCommandFunction> = {
   touch: RemoteCommand.touch, touchOne: RemoteCommand.touchOne, touchZero: RemoteCommand.touchZero,
   setArg: RemoteCommand.setArg, toggle: RemoteCommand.toggle, postedTouch: RemoteCommand.postedTouch,
 };
 const ACTIONS = ['echo', 'set', 'get', 'increment', 'decrement', 'toggle', 'reset', 'readAll', 'writeAll'];
-const BASES = ['UInt', 'Int', 'Bool', 'Float', 'String'];
+const BASES = ['UInt', 'Int', 'Bool', 'Float', 'String', 'UIntBE', 'IntBE', 'FloatBE'];
 const MODES = ['RW', 'RO', 'WO'];
 
 class Ctx {
@@ -211,11 +215,15 @@ function buildVariable(where: string, o: Obj, dev: Device, root: Root, ctx: Ctx)
     if (o.value === undefined && o.typeStr === undefined) fail(w, "a local variable needs 'value' or 'typeStr'");
     wrap(w, () => dev.add(new LocalVariable({ ...c, value: initialValue(w, o, c.enum) as never, typeStr: str(w, o, 'typeStr') })));
   } else if (kind === 'remote') {
-    wrap(w, () => dev.add(new RemoteVariable({
+    const ro = {
       ...c, value: initialValue(w, o, c.enum) as never, offset: num(w, o, 'offset', true)!, bitSize: bits(w, o, 'bitSize'), bitOffset: bits(w, o, 'bitOffset'),
-      base: oneOf<Base>(w, o, 'base', BASES), numValues: num(w, o, 'numValues'), valueBits: num(w, o, 'valueBits'),
-      valueStride: num(w, o, 'valueStride'), verify: bool(w, o, 'verify'),
-    })));
+      base: oneOf<Base | BigEndianBase>(w, o, 'base', BASES), numValues: num(w, o, 'numValues'), valueBits: num(w, o, 'valueBits'),
+      valueStride: num(w, o, 'valueStride'), verify: bool(w, o, 'verify'), bigEndian: bool(w, o, 'bigEndian'),
+      overlapEn: bool(w, o, 'overlapEn'), retryCount: num(w, o, 'retryCount'),
+    };
+    const run = arrayRun(w, o);
+    if (run) wrap(w, () => dev.addRemoteVariables({ ...ro, ...run }));
+    else wrap(w, () => dev.add(new RemoteVariable(ro)));
   } else {
     const target = str(w, o, 'variable', true)!;
     // the aliased variable may be declared later in the file: add once the tree exists
@@ -294,15 +302,32 @@ function buildCommand(where: string, o: Obj, dev: Device, root: Root, ctx: Ctx):
   wrap(w, () => dev.add(new LocalCommand({ ...common, function: fn })));
 }
 
+/** `number` and `stride` together (PyRogue's addRemoteVariables / addNodes), or neither. */
+function arrayRun(w: string, o: Obj): { number: number; stride: number } | undefined {
+  const number = num(w, o, 'number');
+  const stride = num(w, o, 'stride');
+  if (number === undefined && stride === undefined) return undefined;
+  if (number === undefined || stride === undefined) fail(w, "'number' and 'stride' go together");
+  if (!Number.isInteger(number) || number < 1) fail(w, "'number' must be a positive integer");
+  return { number, stride };
+}
+
 function buildDevice(where: string, o: Obj, parent: Device, root: Root, ctx: Ctx): void {
   const w = label(where, o);
   checkKeys(w, o, DEV_KEYS);
-  const dev = wrap(w, () => new Device({
-    name: str(w, o, 'name', true)!, description: str(w, o, 'description'), offset: num(w, o, 'offset'),
-    hidden: bool(w, o, 'hidden'), groups: groups(w, o),
-  }));
-  wrap(w, () => parent.add(dev));
-  fillDevice(w, o, dev, root, ctx);
+  const name = str(w, o, 'name', true)!;
+  const run = arrayRun(w, o);
+  const offset = num(w, o, 'offset');
+  // a device array: the same entry repeated as Name[0], Name[1] …, stride bytes apart
+  for (let i = 0; i < (run?.number ?? 1); i++) {
+    const dev = wrap(w, () => new Device({
+      name: run ? `${name}[${i}]` : name, description: str(w, o, 'description'),
+      offset: run ? (offset ?? 0) + i * run.stride : offset,
+      hidden: bool(w, o, 'hidden'), groups: groups(w, o), enabled: bool(w, o, 'enabled'),
+    }));
+    wrap(w, () => parent.add(dev));
+    fillDevice(w, o, dev, root, ctx);
+  }
 }
 
 function fillDevice(w: string, o: Obj, dev: Device, root: Root, ctx: Ctx): void {

@@ -25,10 +25,15 @@ test('paths, lookup and tree-order lists', () => {
   assert.equal(dev.getNode('Sub.C'), c);
   assert.equal(root.getNode('Root'), root);
   assert.equal(root.getNode('Dev.Nope'), undefined);
-  assert.deepEqual(root.variableList, [a, c, b]);
-  assert.deepEqual(root.commandList, [cmd]);
-  assert.deepEqual(root.deviceList, [dev, sub]);
-  assert.deepEqual(dev.variables, [a, b]);
+  // every device starts with PyRogue's enable / ReadDevice / WriteDevice (group Builtin); the Root
+  // also carries its built-ins and the two config processes
+  const user = <T extends Node>(l: T[]): T[] => l.filter((n) => !n.inGroup('Builtin'));
+  assert.deepEqual([...dev.nodes.keys()], ['enable', 'ReadDevice', 'WriteDevice', 'A', 'Sub', 'B', 'Go']);
+  assert.deepEqual(user(root.variableList), [a, c, b]);
+  assert.deepEqual(user(root.commandList), [cmd]);
+  assert.deepEqual(user(root.deviceList), [dev, sub]);
+  assert.deepEqual(root.deviceList.map((d) => d.name), ['LoadConfigProcess', 'SaveConfigProcess', 'Dev', 'Sub']);
+  assert.deepEqual(dev.variables, [dev.enable, a, b]);
   assert.deepEqual(dev.devices, [sub]);
   assert.equal(a.root, root);
 });

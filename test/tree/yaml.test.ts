@@ -41,7 +41,14 @@ test('YAML config round trip (values by path, RW/WO only, NoConfig excluded)', a
   await v('Dev.Big').set(2n ** 63n + 5n);
   await v('Dev.Sub.Field').set(-7);
   const yml = await a.root.getYaml();
-  assert.match(yml, /^Top:\n {2}Dev:\n {4}Gain: 2.25\n {4}Mode: Auto\n/);
+  // PyRogue's layout: each device's variables (enable first) then its sub-devices; values are
+  // display strings ('{:.1f}' of 2.25 is 2.2, as Python rounds), registers in hex, arrays as text
+  const dev = yml.slice(yml.indexOf('  Dev:\n'));
+  assert.equal(dev, [
+    '  Dev:', '    enable: True', '    Gain: 2.2', '    Mode: Auto', "    Name: 'hello: world'", "    'On': True",
+    "    Wave: '[0.5, -1.0, 1e-09]'", '    Reg: 0xbeef', '    Big: 0x8000000000000005', '    Sub:', '      enable: True', '      Field: -7', '',
+  ].join('\n'));
+  assert.match(yml, /^Top:\n {2}enable: True\n {2}ForceWrite: False\n/);
   assert.doesNotMatch(yml, /Status|Secret/);
 
   const b = configTree();
@@ -52,7 +59,8 @@ test('YAML config round trip (values by path, RW/WO only, NoConfig excluded)', a
   const orig = mem.doTransaction.bind(mem);
   mem.doTransaction = async (t) => { writes.push(`${t.type}@${t.address.toString(16)}`); return orig(t); };
   await b.root.setYaml(yml);
-  for (const p of ['Dev.Gain', 'Dev.Mode', 'Dev.Name', 'Dev.On', 'Dev.Reg', 'Dev.Big', 'Dev.Sub.Field']) {
+  assert.equal((b.root.getNode('Dev.Gain') as LocalVariable).value, 2.2, 'the display value is what was saved');
+  for (const p of ['Dev.Mode', 'Dev.Name', 'Dev.On', 'Dev.Reg', 'Dev.Big', 'Dev.Sub.Field']) {
     assert.deepEqual((b.root.getNode(p) as LocalVariable).value, v(p).value, p);
   }
   assert.deepEqual([...(b.root.getNode('Dev.Wave') as LocalVariable).value as Float64Array], [0.5, -1, 1e-9]);
@@ -62,7 +70,7 @@ test('YAML config round trip (values by path, RW/WO only, NoConfig excluded)', a
   assert.equal(new Set(seen).size, seen.length, 'one notification per variable');
 });
 
-test('setYaml accepts display strings and reports bad entries', async () => {
+test('setYaml accepts display strings; unknown keys are skipped and reported; a bad value rejects the whole load', async () => {
   const { root } = configTree();
   await root.setYaml('Top:\n  Dev:\n    Reg: "0x10"\n    Mode: On\n    On: "True"\n    Wave: "[4, 5, 6]"\n');
   assert.equal((root.getNode('Dev.Reg') as RemoteVariable).value, 16);
@@ -71,11 +79,17 @@ test('setYaml accepts display strings and reports bad entries', async () => {
   // dotted keys and a relative top-level key
   await root.setYaml('Dev.Sub:\n  Field: 3\n');
   assert.equal((root.getNode('Dev.Sub.Field') as RemoteVariable).value, 3);
+  // an unknown key is reported with its path (PyRogue's "Entry X not found") and skipped
+  const r = await root.setYaml('Top:\n  Dev:\n    Nope: 1\n    Gain: 9.5\nElsewhere: 3\n');
+  assert.deepEqual(r.notFound, ['Top.Dev.Nope', 'Elsewhere']);
+  assert.equal(r.applied, 1);
+  assert.equal((root.getNode('Dev.Gain') as LocalVariable).value, 9.5, 'the rest applied');
+  // a bad value rejects everything, naming each bad entry
   await assert.rejects(
-    root.setYaml('Top:\n  Dev:\n    Nope: 1\n    Reg: 70000\n    Gain: 9.5\n'),
-    (e: Error) => /Top\.Dev\.Nope: no such node/.test(e.message) && /Reg.*out of range/.test(e.message),
+    root.setYaml('Top:\n  Dev:\n    Gain: 3.5\n    Reg: 70000\n    Mode: Sideways\n'),
+    (e: Error) => e.name === 'ConfigError' && /Top\.Dev\.Reg: .*out of range/.test(e.message) && /Top\.Dev\.Mode: 'Sideways' is not one of/.test(e.message),
   );
-  assert.equal((root.getNode('Dev.Gain') as LocalVariable).value, 9.5, 'good entries still applied');
+  assert.equal((root.getNode('Dev.Gain') as LocalVariable).value, 9.5, 'nothing applied');
   assert.equal((root.getNode('Dev.Reg') as RemoteVariable).value, 16);
   await root.setYaml('Top:\n  Dev:\n    Status: 5\n'); // RO entries are skipped silently
   assert.equal((root.getNode('Dev.Status') as LocalVariable).value, 0);
@@ -200,5 +214,5 @@ test('setYaml through a link variable writes the remote block it staged', async 
   const mem = root.memBase as import('../../src/tree/index.ts').Emulate;
   assert.deepEqual([...mem.readBytes(0, 2)], [150, 0]);
   assert.equal(volts.value, 1.5);
-  assert.equal(await root.getYaml(), 'R:\n  D:\n    Volts: 1.5\n');
+  assert.match(await root.getYaml(), /\n {2}D:\n {4}enable: True\n {4}Volts: 1.5\n$/);
 });
