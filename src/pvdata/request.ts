@@ -1,7 +1,7 @@
 // pvRequest: the text users type (`field(value,alarm)record[queueSize=4]`), the structure it
 // becomes on the wire (as pvxs's client builds it), and on the server side the field mask and
-// options a received request stands for, plus the reduced type of a selection for servers that
-// send only the selected fields.
+// options a received request stands for. (Which bits of an update a mask lets through is the
+// server's business: src/pva/server/mask.ts.)
 import { BitSet } from './bitset.ts';
 import { Structure, scalar, type FieldDesc, type Member } from './types.ts';
 import { PVStructure } from './value.ts';
@@ -12,9 +12,14 @@ export class RequestError extends Error {
 
 // ---------------------------------------------------------------- text → request structure
 
-/** A request field tree: each node is an (empty unless nested) structure in the request. */
+/**
+ * A request field tree: each node is an (empty unless nested) structure in the request. A field's
+ * options (pvAccessCPP's `field(value[k=v])`) are its `_options` child, a node whose `options`
+ * hold the values (its children name the keys, in order).
+ */
 interface FieldNode {
   children: Map<string, FieldNode>;
+  options?: Map<string, string>;
 }
 
 function node(): FieldNode {
@@ -23,10 +28,11 @@ function node(): FieldNode {
 
 const SECTIONS = ['field', 'putField', 'getField'] as const;
 type Section = (typeof SECTIONS)[number];
+const isSection = (word: string): word is Section => (SECTIONS as readonly string[]).includes(word);
 
 interface Parsed {
   sections: Map<Section, FieldNode>;
-  options: Map<string, string | number | boolean>;
+  options: Map<string, string>;
 }
 
 type Tok = { kind: 'punct' | 'name' | 'eof'; text: string; at: number };
@@ -56,6 +62,7 @@ function tokenize(text: string): Tok[] {
   return out;
 }
 
+/** Adds a dotted path below `root` (creating nodes as needed); returns the node of its last name. */
 function addPath(root: FieldNode, path: string, text: string, at: number): FieldNode {
   const parts = path.split('.').filter((p) => p !== '');
   if (parts.length === 0) throw new RequestError(`pvRequest: empty field name at ${at} in '${text}'`);
@@ -72,105 +79,142 @@ function addPath(root: FieldNode, path: string, text: string, at: number): Field
   return cur;
 }
 
-function parseText(text: string): Parsed {
-  const toks = tokenize(text);
-  const sections = new Map<Section, FieldNode>();
-  const options = new Map<string, string | number | boolean>();
-  let k = 0;
-  const peek = (): Tok => toks[k];
-  const where = (t: Tok): string => (t.kind === 'eof' ? `end of '${text}'` : `'${t.text}' at ${t.at} in '${text}'`);
-  const expect = (p: string, ctx: string): void => {
-    const t = toks[k];
-    if (t.kind !== 'punct' || t.text !== p) throw new RequestError(`pvRequest: expected '${p}' ${ctx}, found ${where(t)}`);
-    k++;
-  };
-  const section = (s: Section): FieldNode => {
-    let n = sections.get(s);
-    if (!n) sections.set(s, (n = node()));
-    return n;
-  };
+/**
+ * The request text's grammar, one method per rule (commas between items are optional and may
+ * repeat; a bare path belongs to `field`):
+ *
+ *     request   := item*
+ *     item      := ',' | section | record | path
+ *     section   := ('field' | 'putField' | 'getField') '(' fieldList ')'
+ *     fieldList := (',' | path options?)*
+ *     record    := 'record' options
+ *     options   := '[' (',' | name '=' name)* ']'
+ */
+class RequestParser {
+  private readonly toks: Tok[];
+  private k = 0;
+  private readonly sections = new Map<Section, FieldNode>();
+  private readonly options = new Map<string, string>();
 
-  while (peek().kind !== 'eof') {
-    const t = toks[k++];
-    if (t.kind === 'punct') {
-      if (t.text === ',') continue; // `value,timeStamp` at top level
-      throw new RequestError(`pvRequest: unexpected ${where(t)}`);
-    }
-    if ((SECTIONS as readonly string[]).includes(t.text) && peek().text === '(') {
-      k++;
-      const root = section(t.text as Section);
-      // FIELD_LIST: names separated by commas, each optionally followed by [k=v,...] field options
-      for (;;) {
-        const f = toks[k];
-        if (f.kind === 'punct' && f.text === ')') {
-          k++;
-          break;
-        }
-        if (f.kind === 'punct' && f.text === ',') {
-          k++;
-          continue;
-        }
-        if (f.kind !== 'name') throw new RequestError(`pvRequest: expected a field name or ')' in ${t.text}(...), found ${where(f)}`);
-        k++;
-        const leaf = addPath(root, f.text, text, f.at);
-        if (peek().text === '[') {
-          k++;
-          const opts = parseOptions();
-          if (opts.size) {
-            const o = leaf.children.get('_options') ?? node();
-            leaf.children.set('_options', o);
-            for (const key of opts.keys()) o.children.set(key, node());
-            fieldOptions.set(o, opts);
-          }
-        }
-      }
-    } else if (t.text === 'record' && peek().text === '[') {
-      k++;
-      for (const [key, v] of parseOptions()) options.set(key, v);
-    } else if (t.text === 'record' || (SECTIONS as readonly string[]).includes(t.text)) {
-      throw new RequestError(`pvRequest: expected '${t.text === 'record' ? '[' : '('}' after '${t.text}', found ${where(peek())}`);
-    } else {
-      if (peek().kind === 'punct' && peek().text !== ',') throw new RequestError(`pvRequest: unexpected ${where(peek())}`);
-      addPath(section('field'), t.text, text, t.at);
-    }
+  constructor(private readonly text: string) {
+    this.toks = tokenize(text);
   }
-  return { sections, options };
 
-  function parseOptions(): Map<string, string> {
-    // after '[': K=V (',' K=V)* ']'
-    const out = new Map<string, string>();
+  request(): Parsed {
+    while (this.peek().kind !== 'eof') this.item();
+    return { sections: this.sections, options: this.options };
+  }
+
+  private item(): void {
+    const t = this.next();
+    if (t.kind === 'punct') {
+      if (t.text === ',') return; // `value,timeStamp` at top level
+      throw new RequestError(`pvRequest: unexpected ${this.where(t)}`);
+    }
+    if (isSection(t.text) && this.peek().text === '(') return this.section(t.text);
+    if (t.text === 'record' && this.peek().text === '[') return this.record();
+    if (t.text === 'record' || isSection(t.text)) {
+      throw new RequestError(`pvRequest: expected '${t.text === 'record' ? '[' : '('}' after '${t.text}', found ${this.where(this.peek())}`);
+    }
+    const after = this.peek();
+    if (after.kind === 'punct' && after.text !== ',') throw new RequestError(`pvRequest: unexpected ${this.where(after)}`);
+    addPath(this.sectionTree('field'), t.text, this.text, t.at);
+  }
+
+  /** After the section's name: '(' fieldList ')'. */
+  private section(name: Section): void {
+    this.k++; // '('
+    this.fieldList(name, this.sectionTree(name));
+  }
+
+  private fieldList(name: Section, root: FieldNode): void {
     for (;;) {
-      const key = toks[k];
-      if (key.kind === 'punct' && key.text === ']') {
-        k++;
-        return out;
+      const f = this.peek();
+      if (this.isPunct(f, ')')) {
+        this.k++;
+        return;
       }
-      if (key.kind === 'punct' && key.text === ',') {
-        k++;
+      if (this.isPunct(f, ',')) {
+        this.k++;
         continue;
       }
-      if (key.kind !== 'name') throw new RequestError(`pvRequest: expected key=value or ']', found ${where(key)}`);
-      k++;
-      expect('=', `after option '${key.text}'`);
-      const val = toks[k];
-      if (val.kind !== 'name') throw new RequestError(`pvRequest: expected a value for option '${key.text}', found ${where(val)}`);
-      k++;
+      if (f.kind !== 'name') throw new RequestError(`pvRequest: expected a field name or ')' in ${name}(...), found ${this.where(f)}`);
+      this.k++;
+      const leaf = addPath(root, f.text, this.text, f.at);
+      if (this.peek().text === '[') this.fieldOptions(leaf);
+    }
+  }
+
+  /** `path[k=v,…]`: the options become the field's `_options` node. */
+  private fieldOptions(leaf: FieldNode): void {
+    const opts = this.optionList();
+    if (!opts.size) return;
+    let o = leaf.children.get('_options');
+    if (!o) leaf.children.set('_options', (o = node()));
+    for (const key of opts.keys()) o.children.set(key, node());
+    o.options = opts;
+  }
+
+  /** After 'record': its options are the request's record._options. */
+  private record(): void {
+    for (const [key, v] of this.optionList()) this.options.set(key, v);
+  }
+
+  /** '[' (',' | key '=' value)* ']' */
+  private optionList(): Map<string, string> {
+    this.k++; // '['
+    const out = new Map<string, string>();
+    for (;;) {
+      const key = this.next();
+      if (this.isPunct(key, ']')) return out;
+      if (this.isPunct(key, ',')) continue;
+      if (key.kind !== 'name') throw new RequestError(`pvRequest: expected key=value or ']', found ${this.where(key)}`);
+      this.expect('=', `after option '${key.text}'`);
+      const val = this.next();
+      if (val.kind !== 'name') throw new RequestError(`pvRequest: expected a value for option '${key.text}', found ${this.where(val)}`);
       out.set(key.text, val.text);
     }
   }
-}
 
-/** Field-level options (pvAccessCPP's `field(value[k=v])`), keyed by the `_options` node. */
-const fieldOptions = new WeakMap<FieldNode, Map<string, string>>();
+  // ------------------------------------------------ tokens
+
+  private peek(): Tok {
+    return this.toks[this.k];
+  }
+
+  private next(): Tok {
+    return this.toks[this.k++];
+  }
+
+  private isPunct(t: Tok, p: string): boolean {
+    return t.kind === 'punct' && t.text === p;
+  }
+
+  private expect(p: string, ctx: string): void {
+    const t = this.peek();
+    if (!this.isPunct(t, p)) throw new RequestError(`pvRequest: expected '${p}' ${ctx}, found ${this.where(t)}`);
+    this.k++;
+  }
+
+  private where(t: Tok): string {
+    return t.kind === 'eof' ? `end of '${this.text}'` : `'${t.text}' at ${t.at} in '${this.text}'`;
+  }
+
+  /** The tree of a section, created on first mention. */
+  private sectionTree(s: Section): FieldNode {
+    let n = this.sections.get(s);
+    if (!n) this.sections.set(s, (n = node()));
+    return n;
+  }
+}
 
 const EMPTY_STRUCT = new Structure('', []);
 
 function nodeType(n: FieldNode): Structure {
   if (n.children.size === 0) return EMPTY_STRUCT;
-  const opts = fieldOptions.get(n);
   const members: Member[] = [];
   for (const [name, c] of n.children) {
-    members.push({ name, type: opts ? scalar('string') : nodeType(c) });
+    members.push({ name, type: n.options ? scalar('string') : nodeType(c) });
   }
   return new Structure('', members);
 }
@@ -227,9 +271,8 @@ function build(sections: Map<Section, FieldNode>, options: Map<string, RequestOp
 }
 
 function setFieldOptions(v: PVStructure, n: FieldNode, path: string): void {
-  const opts = fieldOptions.get(n);
-  if (opts) {
-    for (const [k, x] of opts) v.set(`${path}.${k}`, x);
+  if (n.options) {
+    for (const [k, x] of n.options) v.set(`${path}.${k}`, x);
     return;
   }
   for (const [name, c] of n.children) setFieldOptions(v, c, `${path}.${name}`);
@@ -242,7 +285,7 @@ function setFieldOptions(v: PVStructure, n: FieldNode, path: string): void {
  * Throws RequestError on malformed text.
  */
 export function parseRequest(text: string): PVStructure {
-  const { sections, options } = parseText(text);
+  const { sections, options } = new RequestParser(text).request();
   return build(sections, options);
 }
 
@@ -409,147 +452,4 @@ export function requestToMask(
   // everything selected is the same as no selection
   if (mask.cardinality() === L.length - 1) return everything();
   return { mask, options, unknown, all: false };
-}
-
-/**
- * The bits to send for `changed` under a selection `mask` (as from requestToMask): a changed
- * structure bit whose subtree is only partly selected becomes the selected parts.
- */
-export function maskChanges(type: Structure, changed: BitSet, mask: BitSet, out: BitSet = new BitSet(type.layout.length)): BitSet {
-  out.clear();
-  if (mask.get(0)) return out.copyFrom(changed);
-  const L = type.layout;
-  for (let c = changed.nextSetBit(0); c >= 0 && c < L.length; ) {
-    const end = L[c].end;
-    if (mask.get(c)) out.set(c);
-    else if (L[c].type.kind === 'structure') {
-      for (let b = mask.nextSetBit(c + 1); b >= 0 && b < end; b = mask.nextSetBit(L[b].end)) out.set(b);
-    }
-    c = changed.nextSetBit(end);
-  }
-  return out;
-}
-
-// ---------------------------------------------------------------- reduced types
-
-/**
- * A selection of a structure as its own, smaller type (what pvAccessCPP's servers send; pvxs
- * sends the full type and masks the data instead). Offsets are precomputed so copying between
- * the full and the reduced value is one pass over the selected leaves.
- */
-export class Selection {
-  /** Reduced offset → full offset. */
-  readonly map: Int32Array;
-  /** Full offset → reduced offset, or -1. */
-  readonly back: Int32Array;
-  /** Reduced offsets of the leaves, and their full offsets. */
-  private readonly leafR: Int32Array;
-  private readonly leafF: Int32Array;
-  /** Per reduced offset: does it hold the whole subtree of its full counterpart? */
-  private readonly complete: Uint8Array;
-
-  constructor(readonly full: Structure, readonly type: Structure, map: Int32Array) {
-    this.map = map;
-    this.back = new Int32Array(full.layout.length).fill(-1);
-    const RL = type.layout;
-    const FL = full.layout;
-    const leafR: number[] = [];
-    this.complete = new Uint8Array(RL.length);
-    for (let i = 0; i < RL.length; i++) {
-      this.back[map[i]] = i;
-      if (RL[i].type.kind !== 'structure') leafR.push(i);
-      const f = map[i];
-      this.complete[i] = RL[i].end - i === FL[f].end - f ? 1 : 0;
-    }
-    this.leafR = Int32Array.from(leafR);
-    this.leafF = Int32Array.from(leafR, (i) => map[i]);
-  }
-
-  /** Copies the selected fields of `src` (full type) into `dst` (reduced type); marks translate. */
-  toReduced(src: PVStructure, dst: PVStructure = new PVStructure(this.type)): PVStructure {
-    const { leafR, leafF } = this;
-    for (let i = 0; i < leafR.length; i++) dst.data[leafR[i]] = src.data[leafF[i]];
-    this.bitsToReduced(src.changed, dst.changed);
-    return dst;
-  }
-
-  /** Copies a reduced value's marked fields back into a full value, marking them there. */
-  fromReduced(src: PVStructure, dst: PVStructure, mask: BitSet = src.changed): PVStructure {
-    const full = this.bitsToFull(mask);
-    const RL = this.type.layout;
-    for (let b = mask.nextSetBit(0); b >= 0 && b < RL.length; b = mask.nextSetBit(RL[b].end)) {
-      for (let i = b; i < RL[b].end; i++) if (RL[i].type.kind !== 'structure') dst.data[this.map[i]] = src.data[i];
-    }
-    dst.changed.or(full);
-    return dst;
-  }
-
-  /** Full-type bits → reduced-type bits (unselected fields drop out). */
-  bitsToReduced(bits: BitSet, out: BitSet = new BitSet(this.type.layout.length)): BitSet {
-    out.clear();
-    const FL = this.full.layout;
-    for (let b = bits.nextSetBit(0); b >= 0 && b < FL.length; b = bits.nextSetBit(b + 1)) {
-      const r = this.back[b];
-      if (r >= 0) out.set(r);
-    }
-    return out;
-  }
-
-  /** Reduced-type bits → full-type bits; a partly selected structure becomes its selected parts. */
-  bitsToFull(bits: BitSet, out: BitSet = new BitSet(this.full.layout.length)): BitSet {
-    out.clear();
-    const RL = this.type.layout;
-    const mark = (r: number): void => {
-      if (this.complete[r]) {
-        out.set(this.map[r]);
-        return;
-      }
-      for (let c = r + 1; c < RL[r].end; c = RL[c].end) mark(c);
-    };
-    for (let b = bits.nextSetBit(0); b >= 0 && b < RL.length; b = bits.nextSetBit(RL[b].end)) mark(b);
-    return out;
-  }
-}
-
-const selections = new WeakMap<Structure, Map<string, Selection>>();
-
-/**
- * The reduced type holding only the fields of `mask` (with their enclosing structures, which keep
- * their ids) and the offset maps between it and `target`. Cached per target and mask.
- */
-export function selectType(target: Structure, mask: BitSet): Selection {
-  let per = selections.get(target);
-  if (!per) selections.set(target, (per = new Map()));
-  const key = mask.get(0) ? '*' : mask.toString();
-  let s = per.get(key);
-  if (s) return s;
-  const L = target.layout;
-  if (mask.get(0)) {
-    s = new Selection(target, target, Int32Array.from(L, (_, i) => i));
-  } else {
-    const map: number[] = [0];
-    const build = (o: number): Structure | undefined => {
-      // members of the structure at full offset o that are selected or hold selected fields
-      const members: Member[] = [];
-      for (let c = o + 1; c < L[o].end; c = L[c].end) {
-        const e = L[c];
-        const b = mask.nextSetBit(c);
-        if (b < 0 || b >= e.end) continue;
-        if (mask.get(c)) {
-          members.push({ name: e.name, type: e.type });
-        } else {
-          const sub = build(c);
-          if (sub) members.push({ name: e.name, type: sub });
-        }
-      }
-      if (!members.length) return undefined;
-      return new Structure(L[o].type.kind === 'structure' ? (L[o].type as Structure).id : '', members);
-    };
-    const type = build(0) ?? new Structure(target.id, []);
-    // map by walking both layouts by path
-    for (let i = 1; i < type.layout.length; i++) map.push(target.offsetOf(type.layout[i].path)!);
-    s = new Selection(target, type, Int32Array.from(map));
-  }
-  per.set(key, s);
-  return s;
 }

@@ -1,5 +1,5 @@
 // pvRequest: text parsing as pvxs's client does it, wire bytes against the captures, masks and
-// options on the server side, reduced selection types.
+// options on the server side.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -11,19 +11,15 @@ import {
   Writer,
   buildRequest,
   decodeStructureInto,
-  decodeStructurePartial,
   decodeType,
   encodeStructure,
-  encodeStructurePartial,
   encodeType,
   formatRequest,
   formatType,
-  maskChanges,
   ntScalar,
   parseRequest,
   requestOptions,
   requestToMask,
-  selectType,
   typeEquals,
   type TypeCache,
 } from '../../src/pvdata/index.ts';
@@ -205,108 +201,3 @@ test('options: strings or numbers/booleans, with odd values left raw', () => {
   assert.deepEqual(junk.raw, { pipeline: 'maybe', queueSize: 'lots' });
   assert.deepEqual(requestOptions(undefined), { raw: {} });
 });
-
-test('maskChanges: changes under a selection', () => {
-  const { mask } = requestToMask(parseRequest('field(value,alarm.severity,display)'), NT);
-  const t = (changed: number[]): number[] => maskChanges(NT, BitSet.of(...changed), mask).toArray();
-  assert.deepEqual(t([0]), [1, off('alarm.severity'), off('display')]);
-  assert.deepEqual(t([off('alarm')]), [off('alarm.severity')]);
-  assert.deepEqual(t([off('alarm.message')]), []);
-  assert.deepEqual(t([1, off('timeStamp')]), [1]);
-  assert.deepEqual(t([off('display.units'), off('display.form')]), [off('display.units'), off('display.form')]);
-  assert.deepEqual(t([off('display')]), [off('display')]);
-  const all = requestToMask(parseRequest(''), NT).mask;
-  assert.deepEqual(maskChanges(NT, BitSet.of(3, 7), all).toArray(), [3, 7]);
-});
-
-test('selectType: reduced type, offset maps, copies and bit translation', () => {
-  const { mask } = requestToMask(parseRequest('field(value,alarm.severity,display.units,timeStamp)'), NT);
-  const sel = selectType(NT, mask);
-  assert.equal(selectType(NT, mask.clone()), sel, 'cached per target and mask');
-  assert.equal(
-    formatType(sel.type),
-    [
-      'struct "epics:nt/NTScalar:1.0"',
-      '    double value',
-      '    struct "alarm_t" alarm',
-      '        int32_t severity',
-      '    struct "time_t" timeStamp',
-      '        int64_t secondsPastEpoch',
-      '        int32_t nanoseconds',
-      '        int32_t userTag',
-      '    struct display',
-      '        string units',
-      '',
-    ].join('\n'),
-  );
-  assert.deepEqual([...sel.map], [0, 1, 2, 3, 6, 7, 8, 9, 10, 14]);
-  assert.equal(sel.back[off('display.units')], 9);
-  assert.equal(sel.back[off('display.limitLow')], -1);
-
-  const full = new PVStructure(NT);
-  full.set('value', 1.5);
-  full.set('alarm.severity', 2);
-  full.set('alarm.message', 'hidden');
-  full.set('display.units', 'mA');
-  full.set('timeStamp.secondsPastEpoch', 99n);
-  const red = sel.toReduced(full);
-  assert.deepEqual(red.toJSON(), {
-    value: 1.5,
-    alarm: { severity: 2 },
-    timeStamp: { secondsPastEpoch: 99n, nanoseconds: 0, userTag: 0 },
-    display: { units: 'mA' },
-  });
-  assert.deepEqual(red.changed.toArray(), [1, 3, 5, 9]);
-  // a reduced put goes back into the full value
-  const put = new PVStructure(sel.type);
-  put.set('value', 7);
-  put.set('alarm', { severity: 1 });
-  const target = new PVStructure(NT);
-  sel.fromReduced(put, target);
-  assert.equal(target.get('value'), 7);
-  assert.equal(target.get('alarm.severity'), 1);
-  // the partly selected alarm structure turns into its selected leaf in the full numbering
-  assert.deepEqual(sel.bitsToFull(BitSet.of(2)).toArray(), [off('alarm.severity')]);
-  assert.deepEqual(sel.bitsToFull(BitSet.of(0)).toArray(), [1, off('alarm.severity'), off('timeStamp'), off('display.units')]);
-  assert.deepEqual(sel.bitsToFull(BitSet.of(4)).toArray(), [off('timeStamp')]);
-  assert.deepEqual(sel.bitsToReduced(BitSet.of(1, off('display.limitLow'), off('timeStamp'))).toArray(), [1, 4]);
-  // reduced values survive the codec against the reduced type
-  const w = new Writer(true);
-  encodeType(w, sel.type);
-  encodeStructure(w, red);
-  const r = new Reader(w.toBuffer(), true);
-  const back = new PVStructure(decodeType(r) as Structure);
-  decodeStructureInto(r, back);
-  assert.ok(r.ok && r.remaining === 0);
-  assert.deepEqual(back.toJSON(), red.toJSON());
-  // selecting everything is the target itself
-  const everything = selectType(NT, requestToMask(undefined, NT).mask);
-  assert.equal(everything.type, NT);
-});
-
-test('a pvxs server answers field(value) with the full type and a masked value: reproduce its bytes', () => {
-  const msgs = loadMessages('pvxs-get-ai-field-value.json').filter((m) => m.dir === 's2c' && m.command === 10);
-  // INIT reply: the full NTScalar, not a reduced one
-  const init = new Reader(msgs[0].payload, true, 6);
-  assert.ok(typeEquals(decodeType(init) as Structure, NT));
-  // the data reply's mask holds only `value`
-  const data = msgs[1].payload;
-  assert.equal(data.subarray(6).toString('hex'), '0102' + '0000000000000a40');
-  // the same value the plain GET returned, with its valid-leaf mask, masked by the request
-  const full = loadMessages('pvxs-get-ai.json').filter((m) => m.dir === 's2c' && m.command === 10)[1].payload;
-  const r = new Reader(full, true, 6);
-  const valid = r.bitSet();
-  const value = new PVStructure(NT);
-  decodeStructurePartialFrom(r, value, valid);
-  const { mask } = requestToMask(received(parseRequest('field(value)')), NT);
-  const send = maskChanges(NT, valid, mask);
-  const w = new Writer(true);
-  w.bitSet(send);
-  encodeStructurePartial(w, value, send);
-  assert.equal(w.toBuffer().toString('hex'), data.subarray(6).toString('hex'));
-});
-
-function decodeStructurePartialFrom(r: Reader, v: PVStructure, mask: BitSet): void {
-  decodeStructurePartial(r, v, mask);
-  assert.ok(r.ok && r.remaining === 0);
-}
