@@ -151,8 +151,12 @@ class RequestParser {
     if (!opts.size) return;
     let o = leaf.children.get('_options');
     if (!o) leaf.children.set('_options', (o = node()));
-    for (const key of opts.keys()) o.children.set(key, node());
-    o.options = opts;
+    o.options ??= new Map();
+    // options given to the same field twice add up (a later value for a key wins)
+    for (const [key, v] of opts) {
+      o.children.set(key, node());
+      o.options.set(key, v);
+    }
   }
 
   /** After 'record': its options are the request's record._options. */

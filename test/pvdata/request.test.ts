@@ -97,6 +97,7 @@ test('parse: request text forms', () => {
     ['record[block=true]', { field: {}, record: { _options: { block: 'true' } } }],
     ['putField(value)getField(value,alarm)', { putField: { value: {} }, getField: { value: {}, alarm: {} } }],
     ['field(value[opt=1])', { field: { value: { _options: { opt: '1' } } } }],
+    ['field(value[a=1],value[b=2,a=3])', { field: { value: { _options: { a: '3', b: '2' } } } }],
   ];
   for (const [text, want] of cases) assert.deepEqual(parseRequest(text).toJSON(), want, text);
   // the request structure is all empty structures plus string options
