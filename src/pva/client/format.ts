@@ -3,9 +3,13 @@
 import {
   PVStructure,
   SCALAR_CNAME,
+  type AnyDesc,
   type AnyValue,
   type FieldDesc,
   type Structure,
+  type StructureArrayDesc,
+  type UnionArrayDesc,
+  type UnionDesc,
   type UnionValue,
 } from '../../pvdata/index.ts';
 
@@ -116,54 +120,71 @@ export interface FormatOptions {
  * marked structure), in field order. Unions and variant unions show their member as `path->member`.
  */
 export function formatDelta(v: PVStructure, opts: FormatOptions = {}): string {
-  const indent = opts.indent ?? '    ';
-  const limit = opts.limit ?? 0;
-  let out = '';
+  const o: DeltaOptions = { indent: opts.indent ?? '    ', limit: opts.limit ?? 0 };
   const L = v.type.layout;
-  const line = (path: string, t: FieldDesc, val: unknown): void => {
-    const txt = valueText(t, val, limit);
-    let idHint = '';
-    if (t.kind === 'structure' && t.id) idHint = ` "${escape(t.id)}"`;
-    out += `${indent}${path} ${typeName(t)}${idHint}${txt !== undefined ? ` = ${txt}` : ''}\n`;
-    if (t.kind === 'union' || t.kind === 'any') {
-      if (val === null || val === undefined) {
-        out += `${indent}${path}-> null\n`;
-        return;
-      }
-      if (t.kind === 'union') {
-        const u = val as UnionValue;
-        const m = t.fields[u.selector];
-        nested(`${path}->${m.name}`, m.type, u.value);
-      } else {
-        const a = val as AnyValue;
-        nested(`${path}->`, a.type, a.value);
-      }
-    } else if (t.kind === 'structureArray' || t.kind === 'unionArray') {
-      const arr = (val as unknown[]) ?? [];
-      for (let i = 0; i < arr.length; i++) {
-        const e = arr[i];
-        const p = `${path}[${i}]`;
-        if (e === null || e === undefined) out += `${indent}${p} null\n`;
-        else if (t.kind === 'structureArray') nested(p, t.element, e);
-        else line(p, t.element, e);
-      }
-    }
-  };
-  const nested = (path: string, t: FieldDesc, val: unknown): void => {
-    if (t.kind === 'structure') {
-      const s = val as PVStructure;
-      out += `${indent}${path} struct${t.id ? ` "${escape(t.id)}"` : ''}\n`;
-      const SL = s.type.layout;
-      for (let i = 1; i < SL.length; i++) {
-        if (SL[i].type.kind === 'structure') continue;
-        line(`${path}.${SL[i].path}`, SL[i].type, s.getAt(i));
-      }
-    } else line(path, t, val);
-  };
+  let out = '';
   for (let i = 1; i < L.length; i++) {
     const e = L[i];
     if (e.type.kind === 'structure' || !v.isChanged(i)) continue;
-    line(e.path, e.type, v.getAt(i));
+    out += deltaField(o, e.path, e.type, v.getAt(i));
+  }
+  return out;
+}
+
+type DeltaOptions = Required<FormatOptions>;
+
+/** A field's line, then the lines of what it holds: a union's member, an array's elements. */
+function deltaField(o: DeltaOptions, path: string, t: FieldDesc, val: unknown): string {
+  const txt = valueText(t, val, o.limit);
+  const idHint = t.kind === 'structure' && t.id ? ` "${escape(t.id)}"` : '';
+  const line = `${o.indent}${path} ${typeName(t)}${idHint}${txt !== undefined ? ` = ${txt}` : ''}\n`;
+  switch (t.kind) {
+    case 'union':
+    case 'any':
+      return line + deltaSelected(o, path, t, val);
+    case 'structureArray':
+    case 'unionArray':
+      return line + deltaElements(o, path, t, val);
+    default:
+      return line;
+  }
+}
+
+/** The member a union or variant union holds, as `path->member` lines. */
+function deltaSelected(o: DeltaOptions, path: string, t: UnionDesc | AnyDesc, val: unknown): string {
+  if (val === null || val === undefined) return `${o.indent}${path}-> null\n`;
+  if (t.kind === 'union') {
+    const u = val as UnionValue;
+    const m = t.fields[u.selector];
+    return deltaHeld(o, `${path}->${m.name}`, m.type, u.value);
+  }
+  const a = val as AnyValue;
+  return deltaHeld(o, `${path}->`, a.type, a.value);
+}
+
+/** The elements of a structure or union array, as `path[i]` lines. */
+function deltaElements(o: DeltaOptions, path: string, t: StructureArrayDesc | UnionArrayDesc, val: unknown): string {
+  const arr = (val as unknown[]) ?? [];
+  let out = '';
+  for (let i = 0; i < arr.length; i++) {
+    const e = arr[i];
+    const p = `${path}[${i}]`;
+    if (e === null || e === undefined) out += `${o.indent}${p} null\n`;
+    else if (t.kind === 'structureArray') out += deltaHeld(o, p, t.element, e);
+    else out += deltaField(o, p, t.element, e);
+  }
+  return out;
+}
+
+/** A value held by a union or an array: a structure as its header line and a line per leaf. */
+function deltaHeld(o: DeltaOptions, path: string, t: FieldDesc, val: unknown): string {
+  if (t.kind !== 'structure') return deltaField(o, path, t, val);
+  const s = val as PVStructure;
+  let out = `${o.indent}${path} struct${t.id ? ` "${escape(t.id)}"` : ''}\n`;
+  const SL = s.type.layout;
+  for (let i = 1; i < SL.length; i++) {
+    if (SL[i].type.kind === 'structure') continue;
+    out += deltaField(o, `${path}.${SL[i].path}`, SL[i].type, s.getAt(i));
   }
   return out;
 }
@@ -173,103 +194,100 @@ export function formatDelta(v: PVStructure, opts: FormatOptions = {}): string {
  * (pvxcall), or just the types (pvxinfo).
  */
 export function formatTree(v: PVStructure | FieldDesc, opts: FormatOptions = {}): string {
-  const limit = opts.limit ?? 0;
-  const showValue = v instanceof PVStructure;
-  const t: FieldDesc = v instanceof PVStructure ? v.type : v;
-  let out = '';
-  const pad = (n: number): string => '    '.repeat(n);
-  const show = (t: FieldDesc, val: unknown, member: string, depth: number): void => {
-    const nm = member ? ` ${member}` : '';
-    const id = (t.kind === 'structure' || t.kind === 'union') && t.id ? ` "${escape(t.id)}"` : '';
-    switch (t.kind) {
-      case 'scalar':
-      case 'scalarArray':
-        out += `${typeName(t)}${nm}${showValue ? ` = ${valueText(t, val, limit)}` : ''}\n`;
-        return;
-      case 'any':
-      case 'union': {
-        if (t.kind === 'any' || showValue) {
-          let mem = '';
-          let inner: { t: FieldDesc; v: unknown } | undefined;
-          if (showValue && val) {
-            if (t.kind === 'union') {
-              const u = val as UnionValue;
-              mem = `.${t.fields[u.selector].name}`;
-              inner = { t: t.fields[u.selector].type, v: u.value };
-            } else {
-              const a = val as AnyValue;
-              inner = { t: a.type, v: a.value };
-            }
-          }
-          out += `${typeName(t)}${id}${nm}${mem}`;
-          if (showValue) {
-            out += ' ';
-            if (inner) show(inner.t, inner.v, '', depth);
-            else out += 'null\n';
-          } else out += '\n';
-          return;
-        }
-        // union type without value: like a struct
-        block(t.fields, undefined, depth, `union${id}`, nm);
-        return;
-      }
-      case 'structure':
-        block(t.fields, val as PVStructure | undefined, depth, `struct${id}`, nm, t);
-        return;
-      case 'structureArray':
-      case 'unionArray': {
-        const e = t.element;
-        const eid = e.id ? ` "${escape(e.id)}"` : '';
-        if (!showValue) {
-          block(e.fields, undefined, depth, `${typeName(t)}${eid}`, nm);
-          return;
-        }
-        const arr = (val as unknown[]) ?? [];
-        out += `${typeName(t)}${eid}${nm} = {${arr.length}}[`;
-        let shown = 0;
-        for (const el of arr) {
-          if (!shown) out += '\n';
-          out += pad(depth + 1);
-          if (limit && shown >= limit) {
-            out += '...\n';
-            break;
-          }
-          if (el === null || el === undefined) out += 'null\n';
-          else show(e, el, '', depth + 1);
-          shown++;
-        }
-        if (shown) out += pad(depth);
-        out += ']\n';
-        return;
-      }
+  return v instanceof PVStructure ? valueTree(v.type, v, '', 0, opts.limit ?? 0) : typeTree(v, '', 0);
+}
+
+const pad = (depth: number): string => '    '.repeat(depth);
+const named = (member: string): string => (member ? ` ${member}` : '');
+/** ` "id"` of a structure or union that has one. */
+const idText = (t: FieldDesc): string => ((t.kind === 'structure' || t.kind === 'union') && t.id ? ` "${escape(t.id)}"` : '');
+
+/** `head {`, one indented line (or block) per member, `} name`: the shape both tree printers share. */
+function block(head: string, member: string, depth: number, count: number, memberText: (i: number, depth: number) => string): string {
+  let out = `${head} {`;
+  for (let i = 0; i < count; i++) {
+    if (i === 0) out += '\n';
+    out += pad(depth + 1) + memberText(i, depth + 1);
+  }
+  if (count) out += pad(depth);
+  return `${out}}${named(member)}\n`;
+}
+
+/** The type printer (pvxinfo): a field's type, members nested as blocks. */
+function typeTree(t: FieldDesc, member: string, depth: number): string {
+  switch (t.kind) {
+    case 'scalar':
+    case 'scalarArray':
+    case 'any':
+      return `${typeName(t)}${named(member)}\n`;
+    case 'union':
+    case 'structure': {
+      const fields = t.fields;
+      return block(`${typeName(t)}${idText(t)}`, member, depth, fields.length, (i, d) => typeTree(fields[i].type, fields[i].name, d));
     }
-  };
-  const block = (
-    fields: Structure['fields'],
-    val: PVStructure | undefined,
-    depth: number,
-    head: string,
-    nm: string,
-    st?: Structure,
-  ): void => {
-    out += `${head} {`;
-    let first = true;
-    for (const m of fields) {
-      if (first) out += '\n';
-      first = false;
-      out += pad(depth + 1);
-      let mv: unknown;
-      if (val && st) {
-        const off = val.type.offsetOf(m.name);
-        mv = off === undefined ? undefined : m.type.kind === 'structure' ? subStruct(val, off) : val.getAt(off);
-      }
-      show(m.type, mv, m.name, depth + 1);
+    case 'structureArray':
+    case 'unionArray': {
+      const fields = t.element.fields;
+      return block(`${typeName(t)}${idText(t.element)}`, member, depth, fields.length, (i, d) => typeTree(fields[i].type, fields[i].name, d));
     }
-    if (!first) out += pad(depth);
-    out += `}${nm}\n`;
-  };
-  show(t, v instanceof PVStructure ? v : undefined, '', 0);
-  return out;
+  }
+}
+
+/** The value printer (pvxcall): a field's type with its value; unions show the member they hold. */
+function valueTree(t: FieldDesc, val: unknown, member: string, depth: number, limit: number): string {
+  const nm = named(member);
+  switch (t.kind) {
+    case 'scalar':
+    case 'scalarArray':
+      return `${typeName(t)}${nm} = ${valueText(t, val, limit)}\n`;
+    case 'union':
+    case 'any': {
+      const head = `${typeName(t)}${idText(t)}${nm}`;
+      if (!val) return `${head} null\n`;
+      if (t.kind === 'union') {
+        const u = val as UnionValue;
+        const m = t.fields[u.selector];
+        return `${head}.${m.name} ${valueTree(m.type, u.value, '', depth, limit)}`;
+      }
+      const a = val as AnyValue;
+      return `${head} ${valueTree(a.type, a.value, '', depth, limit)}`;
+    }
+    case 'structure': {
+      const s = val as PVStructure | undefined;
+      const fields = t.fields;
+      return block(`struct${idText(t)}`, member, depth, fields.length, (i, d) =>
+        valueTree(fields[i].type, s && memberValue(s, fields[i].name, fields[i].type), fields[i].name, d, limit),
+      );
+    }
+    case 'structureArray':
+    case 'unionArray':
+      return elementsTree(t, (val as unknown[]) ?? [], nm, depth, limit);
+  }
+}
+
+/** A structure or union array with its values: `struct[] "id" name = {N}[`, an element a line, `]`. */
+function elementsTree(t: StructureArrayDesc | UnionArrayDesc, arr: unknown[], nm: string, depth: number, limit: number): string {
+  let out = `${typeName(t)}${idText(t.element)}${nm} = {${arr.length}}[`;
+  let shown = 0;
+  for (const el of arr) {
+    if (!shown) out += '\n';
+    out += pad(depth + 1);
+    if (limit && shown >= limit) {
+      out += '...\n';
+      break;
+    }
+    out += el === null || el === undefined ? 'null\n' : valueTree(t.element, el, '', depth + 1, limit);
+    shown++;
+  }
+  if (shown) out += pad(depth);
+  return `${out}]\n`;
+}
+
+/** The value of a member of `s` (a structure member as a PVStructure of its own). */
+function memberValue(s: PVStructure, name: string, t: FieldDesc): unknown {
+  const off = s.type.offsetOf(name);
+  if (off === undefined) return undefined;
+  return t.kind === 'structure' ? subStruct(s, off) : s.getAt(off);
 }
 
 /** A sub-structure of a value as a PVStructure of its own (values copied). */
