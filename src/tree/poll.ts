@@ -79,7 +79,7 @@ export class PollQueue {
       if (b.due > this.clock) continue;
       b.due = this.clock + b.intervalMs;
       for (const v of b.vars) {
-        const blk = (v as { _block?: Block })._block ?? (v.device?._blockOf(v as never));
+        const blk = v._readBlock();
         if (blk) blocks.add(blk);
         else others.push(v);
       }
@@ -102,10 +102,6 @@ export class PollQueue {
   }
 
   private blockFailed(b: Block, e: Error): void {
-    for (const m of b.members) {
-      const v = m as Partial<Pick<BaseVariable<unknown>, '_setError'>> & { lastError?: Error };
-      if (typeof v._setError === 'function') v._setError(e);
-      else if ('lastError' in m) v.lastError = e;
-    }
+    for (const m of b.members) m._setError?.(e);
   }
 }

@@ -88,8 +88,13 @@ export class RemoteVariable<T = Value> extends BaseVariable<T> implements BlockM
   /** The block holding this variable (built on first use). */
   get block(): Block { return this._blk(); }
 
+  /** @internal */
+  override _readBlock(): Block | undefined {
+    return this._block ?? (this.parent as Device | undefined)?._blockOf(this);
+  }
+
   private _blk(): Block {
-    const b = this._block ?? (this.parent as Device | undefined)?._blockOf(this);
+    const b = this._readBlock();
     if (!b) throw new VariableError(`${this.path}: not attached to a device`);
     return b;
   }

@@ -6,6 +6,7 @@ import {
   VariableError, coerceValue, isArrayValue, nativeTypeOf, valuesEqual,
 } from './types.ts';
 import { formatValue, parseScalar, splitArray } from './format.ts';
+import type { Block } from './block.ts';
 import type { Device } from './device.ts';
 
 export type EnumMap = Record<number, string>;
@@ -199,6 +200,14 @@ export abstract class BaseVariable<T = Value> extends Node {
   validate(value: unknown, opts?: { force?: boolean }): T {
     const v = typeof value === 'string' && (this.enum || this.typeInfo.base !== 'String' || this.typeInfo.length !== undefined) ? this.parseDisp(value) : value;
     return this._check(v, opts?.force);
+  }
+
+  /**
+   * @internal The block a read of this variable goes through (polls read each block once);
+   * undefined for variables that read on their own.
+   */
+  _readBlock(): Block | undefined {
+    return undefined;
   }
 
   /** @internal Records a hardware failure (or its end); listeners hear when the state changes. */
