@@ -75,7 +75,10 @@ const REMOTE_FNS: Record<string, RemoteCommandFunction> = {
   touch: RemoteCommand.touch, touchOne: RemoteCommand.touchOne, touchZero: RemoteCommand.touchZero,
   setArg: RemoteCommand.setArg, toggle: RemoteCommand.toggle, postedTouch: RemoteCommand.postedTouch,
 };
-const ACTIONS = ['echo', 'set', 'get', 'increment', 'decrement', 'toggle', 'reset', 'readAll', 'writeAll'];
+const ACTIONS = ['echo', 'set', 'get', 'increment', 'decrement', 'toggle', 'reset', 'readAll', 'writeAll'] as const;
+type Action = (typeof ACTIONS)[number];
+/** Actions whose target must be a variable. */
+const VARIABLE_ACTIONS: readonly Action[] = ['set', 'get', 'increment', 'decrement', 'toggle'];
 const BASES = ['UInt', 'Int', 'Bool', 'Float', 'String', 'UIntBE', 'IntBE', 'FloatBE'];
 const MODES = ['RW', 'RO', 'WO'];
 
@@ -255,10 +258,10 @@ function buildCommand(where: string, o: Obj, dev: Device, root: Root, ctx: Ctx):
     })));
     return;
   }
-  const action = oneOf<string>(w, o, 'action', ACTIONS);
+  const action = oneOf<Action>(w, o, 'action', ACTIONS);
   if (!action) fail(w, `a local command needs 'action' (${ACTIONS.join(', ')}): YAML cannot carry code`);
   const target = str(w, o, 'target');
-  const needsVar = ['set', 'get', 'increment', 'decrement', 'toggle'].includes(action);
+  const needsVar = VARIABLE_ACTIONS.includes(action);
   if (needsVar && !target) fail(w, `action '${action}' needs 'target'`);
   if (target) {
     ctx.deferred.push(() => {
@@ -267,39 +270,59 @@ function buildCommand(where: string, o: Obj, dev: Device, root: Root, ctx: Ctx):
       if (action === 'reset' && !(t instanceof Device)) fail(w, `target ${target} is not a device`);
     });
   }
-  const tvar = (): BaseVariable<unknown> => lookup(root, target!) as BaseVariable<unknown>;
-  const fn = async ({ arg }: { arg: unknown }): Promise<unknown> => {
-    switch (action) {
-      case 'echo': return arg;
-      case 'set': await tvar().set(arg); return undefined;
-      case 'get': return tvar().get();
-      case 'increment': case 'decrement': {
-        const v = tvar();
-        const cur = await v.get();
-        const step = arg ?? 1;
-        const s = action === 'increment' ? 1 : -1;
-        const next = typeof cur === 'bigint' || typeof step === 'bigint'
-          ? BigInt(cur as number) + BigInt(s) * BigInt(step as number)
-          : (cur as number) + s * (step as number);
-        await v.set(next);
-        return v.value;
-      }
-      case 'toggle': { const v = tvar(); await v.set(!(await v.get())); return v.value; }
-      case 'reset': {
-        const d = target ? (lookup(root, target) as Device) : root;
-        await root.updateGroup(async () => {
-          for (const v of d.variableList) {
-            if (v.mode !== 'RO' && v instanceof LocalVariable) await v.set(v.default);
-            else if (v.mode !== 'RO' && v instanceof RemoteVariable) await v.set(v.default);
-          }
-        });
-        return undefined;
-      }
-      case 'readAll': await root.readAll(); return undefined;
-      default: await root.writeAll(); return undefined;
-    }
-  };
+  const fn = actionFunction(action, root, target);
   wrap(w, () => dev.add(new LocalCommand({ ...common, function: fn })));
+}
+
+/**
+ * What a declared local command runs: one built-in action. The target is looked up when the
+ * command runs (it may be declared later in the file; buildCommand checked it exists).
+ */
+function actionFunction(action: Action, root: Root, target: string | undefined): (a: { arg: unknown }) => Promise<unknown> {
+  const variable = (): BaseVariable<unknown> => lookup(root, target!) as BaseVariable<unknown>;
+  switch (action) {
+    case 'echo':
+      return async ({ arg }) => arg;
+    case 'set':
+      return async ({ arg }) => void (await variable().set(arg));
+    case 'get':
+      return async () => variable().get();
+    case 'increment':
+      return ({ arg }) => stepBy(variable(), arg ?? 1, 1);
+    case 'decrement':
+      return ({ arg }) => stepBy(variable(), arg ?? 1, -1);
+    case 'toggle':
+      return async () => {
+        const v = variable();
+        await v.set(!(await v.get()));
+        return v.value;
+      };
+    case 'reset':
+      return async () => void (await resetToDefaults(root, target ? (lookup(root, target) as Device) : root));
+    case 'readAll':
+      return async () => void (await root.readAll());
+    case 'writeAll':
+      return async () => void (await root.writeAll());
+  }
+}
+
+/** Adds `sign × step` to a numeric variable (bigint when either is one); returns the new value. */
+async function stepBy(v: BaseVariable<unknown>, step: unknown, sign: 1 | -1): Promise<unknown> {
+  const cur = await v.get();
+  const next = typeof cur === 'bigint' || typeof step === 'bigint'
+    ? BigInt(cur as number) + BigInt(sign) * BigInt(step as number)
+    : (cur as number) + sign * (step as number);
+  await v.set(next);
+  return v.value;
+}
+
+/** Every writable local or remote variable under `d` back to its constructor value, as one update. */
+async function resetToDefaults(root: Root, d: Device): Promise<void> {
+  await root.updateGroup(async () => {
+    for (const v of d.variableList) {
+      if (v.mode !== 'RO' && (v instanceof LocalVariable || v instanceof RemoteVariable)) await v.set(v.default);
+    }
+  });
 }
 
 /** `number` and `stride` together (PyRogue's addRemoteVariables / addNodes), or neither. */

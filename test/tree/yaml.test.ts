@@ -178,6 +178,59 @@ test('declarative tree from YAML', async () => {
   await root.stop();
 });
 
+test('every built-in action of a declared local command', async () => {
+  const root = loadTreeFromYaml(`
+root: { name: Acts, pollEn: false }
+variables:
+  - { name: Top, value: 5, typeStr: Int32 }
+devices:
+  - name: Dev
+    offset: 0x2000
+    variables:
+      - { name: N, value: 10, typeStr: Int32 }
+      - { name: Big, value: 10, typeStr: UInt64 }
+      - { name: On, value: false, typeStr: Bool }
+      - { name: R, offset: 0, bitSize: 16, base: UInt, value: 7 }
+      - { name: Ro, value: 3, typeStr: Int32, mode: RO }
+    commands:
+      - { name: GetN, retType: Int32, action: get, target: Dev.N }
+      - { name: Down, argType: Int32, action: decrement, target: Dev.N }
+      - { name: BigUp, action: increment, target: Dev.Big }
+      - { name: Flip, action: toggle, target: Dev.On }
+      - { name: ResetDev, action: reset, target: Dev }
+      - { name: ReadAll, action: readAll }
+      - { name: WriteAll, action: writeAll }
+`);
+  const n = <T>(p: string) => root.getNode(p) as T;
+  await root.start();
+  try {
+    assert.equal(await n<LocalCommand>('Dev.GetN').call(), 10);
+    assert.equal(await n<LocalCommand>('Dev.Down').call(3), 7);
+    assert.equal(await n<LocalCommand>('Dev.Down').call(), 6, 'the step defaults to 1');
+    assert.equal(await n<LocalCommand>('Dev.BigUp').call(), 11);
+    assert.equal(await n<LocalCommand>('Dev.Flip').call(), true);
+    assert.equal(await n<LocalCommand>('Dev.Flip').call(), false);
+    await n<LocalVariable>('Top').set(9);
+    await n<RemoteVariable>('Dev.R').set(99);
+    await n<LocalVariable>('Dev.On').set(true);
+    await n<LocalVariable>('Dev.Ro').set(4, { force: true });
+    assert.equal(await n<LocalCommand>('Dev.ResetDev').call(), undefined);
+    // the device's writable local and remote variables go back; the root's and read-only ones stay
+    assert.deepEqual(
+      ['Dev.N', 'Dev.Big', 'Dev.On', 'Dev.R', 'Dev.Ro', 'Top'].map((p) => n<LocalVariable>(p).value),
+      [10, 10, false, 7, 4, 9],
+    );
+    // readAll / writeAll reach the hardware: the remote variable's block is read and written
+    await n<RemoteVariable>('Dev.R').set(42);
+    assert.equal(await n<LocalCommand>('Dev.WriteAll').call(), undefined);
+    await n<RemoteVariable>('Dev.R').set(5, { write: false });
+    assert.equal(await n<LocalCommand>('Dev.ReadAll').call(), undefined);
+    assert.equal(n<RemoteVariable>('Dev.R').value, 42, 'readAll brought back what writeAll wrote');
+  } finally {
+    await root.stop();
+  }
+});
+
 test('YAML tree errors name the bad entry', () => {
   const bad: [string, RegExp][] = [
     ['devices:\n  - name: D\n    variables:\n      - { name: X, kind: remote, bitSize: 8 }\n', /devices\[0\] \(D\)\.variables\[0\] \(X\): 'offset' is required/],
