@@ -9,6 +9,7 @@ import { consoleLogger, type LogLevel } from '../pva/server/index.ts';
 import { Root, loadTreeFromFile } from '../tree/index.ts';
 import { parseArgs, UsageError, type OptSpec } from './args.ts';
 import { stdio, type CliIO } from './client-commands.ts';
+import { TS_TREE, ensureTypeScriptLoader } from './ts-loader.ts';
 
 export const SERVE_USAGE = `Usage: pvtree serve <tree.yaml | module.ts|.js> [options]
 
@@ -42,10 +43,14 @@ const SPECS: OptSpec[] = [
   { short: 'h', long: 'help' },
 ];
 
-/** The loopback-only settings for both protocols. */
+/**
+ * The loopback-only settings for both protocols. pvAccess beacons go to loopback's broadcast
+ * address, where clients of this host hear them (a unicast beacon to 127.0.0.1 reaches one socket
+ * of the port only: see src/pva/client/beacons.ts).
+ */
 export const LOOPBACK_ENV: Readonly<Record<string, string>> = {
   EPICS_PVAS_INTF_ADDR_LIST: '127.0.0.1',
-  EPICS_PVAS_BEACON_ADDR_LIST: '127.0.0.1',
+  EPICS_PVAS_BEACON_ADDR_LIST: '127.255.255.255',
   EPICS_PVAS_AUTO_BEACON_ADDR_LIST: 'NO',
   EPICS_PVA_ADDR_LIST: '127.0.0.1',
   EPICS_PVA_AUTO_ADDR_LIST: 'NO',
@@ -126,6 +131,7 @@ export function serverEnv(config: ServeConfig, env: NodeJS.ProcessEnv): NodeJS.P
 export async function loadRoot(file: string): Promise<Root> {
   const path = resolve(file);
   if (/\.ya?ml$/i.test(path)) return loadTreeFromFile(path);
+  if (TS_TREE.test(path)) await ensureTypeScriptLoader(file);
   const mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
   const cand = mod.root ?? mod.default ?? (typeof mod.createRoot === 'function' ? await (mod.createRoot as () => unknown)() : undefined);
   const root = typeof cand === 'function' && !(cand instanceof Root) ? await (cand as () => unknown)() : cand;

@@ -10,14 +10,23 @@ export interface Fixture {
 }
 
 export async function startServer(
-  opts: { tcpPort?: number; udpPort?: number; prefix?: string; initial?: number } = {},
+  opts: {
+    tcpPort?: number;
+    udpPort?: number;
+    prefix?: string;
+    initial?: number;
+    /** Where beacons go (default: nowhere); port 0 means the server's UDP port. */
+    beaconAddrs?: Array<{ host: string; port: number }>;
+    beaconPeriodMs?: number;
+  } = {},
 ): Promise<Fixture> {
   const p = opts.prefix ?? 'test:';
   const server = new PvaServer({
     interfaces: ['127.0.0.1'],
     tcpPort: opts.tcpPort ?? 0,
     udpPort: opts.udpPort ?? 0,
-    beaconAddrs: [],
+    beaconAddrs: opts.beaconAddrs ?? [],
+    beaconPeriodMs: opts.beaconPeriodMs,
     logger: memoryLogger(),
   });
   const pvs: Record<string, SharedPV> = {

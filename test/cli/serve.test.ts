@@ -3,6 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,12 +13,11 @@ import type { CliIO } from '../../src/cli/client-commands.ts';
 import { PvaClient } from '../../src/pva/client/index.ts';
 import { UsageError } from '../../src/cli/args.ts';
 import { until } from './fixtures.ts';
+import { freeUdpPort } from '../util/net.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const TREE = 'examples/board.yaml';
 
-/** The 13 PVs examples/board.yaml serves, as `--dump` prints them (base lab). */
-const BOARD_PVS = 13;
 
 function parsed(argv: string[]): ServeConfig {
   const c = parseServeArgs(argv);
@@ -98,22 +98,37 @@ function capture(env: NodeJS.ProcessEnv): Captured {
   return io;
 }
 
-/** Loopback, ephemeral ports, no beacons leaving 127.0.0.1; nothing of this process's EPICS_* settings. */
-function serverEnv(): NodeJS.ProcessEnv {
+/** Loopback, free ports, no beacons leaving 127.0.0.1; nothing of this process's EPICS_* settings. */
+async function serverEnv(): Promise<NodeJS.ProcessEnv> {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('EPICS_') && k !== 'PVTREE_LOG') env[k] = v;
   return {
     ...env,
     EPICS_PVAS_SERVER_PORT: '0',
-    EPICS_PVAS_BROADCAST_PORT: '0',
+    // a named port: one taken as ephemeral (0) is not shared, not even with a beacon listener
+    EPICS_PVAS_BROADCAST_PORT: String(await freeUdpPort()),
     EPICS_PVAS_INTF_ADDR_LIST: '127.0.0.1',
     EPICS_PVAS_BEACON_ADDR_LIST: '127.0.0.1',
     EPICS_PVAS_AUTO_BEACON_ADDR_LIST: 'NO',
+    EPICS_PVAS_BEACON_PERIOD: '0.2',
     PVTREE_LOG: 'warn',
   };
 }
 
 const dumpLines = (text: string): string[] => text.trimEnd().split('\n').sort();
+
+/** The first datagram sent to 127.255.255.255:port (where beacons go). */
+async function firstDatagram(port: number): Promise<Buffer> {
+  const u = createSocket({ type: 'udp4', reuseAddr: true });
+  try {
+    const got = new Promise<Buffer>((r) => u.once('message', (msg) => r(msg)));
+    await new Promise<void>((r) => u.bind({ port, address: '127.255.255.255', exclusive: false }, () => r()));
+    let timer: NodeJS.Timeout | undefined;
+    return await Promise.race([got, new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error('no beacon in 10 s')), 10000)))]).finally(() => clearTimeout(timer));
+  } finally {
+    u.close();
+  }
+}
 
 describe('npm run demo', () => {
   it('runs what the README runs: serve examples/demo.ts --loopback', () => {
@@ -136,15 +151,18 @@ describe('pvtree serve: running', () => {
     const envBefore = JSON.stringify(process.env);
     try {
       const file = join(dir, 'map.txt');
-      const io = capture(serverEnv());
+      const io = capture(await serverEnv());
       const done = main(['serve', TREE, '--base', 'lab', '--protocols', 'pva', '--loopback', '--read-on-get', '100', '--dump', file], io);
       await until(() => /pvAccess TCP \d+ UDP \d+/.test(io.outText) || io.errText !== '', 20000, 'the server to start');
       const m = /serving (\d+) PVs of 'Board'; pvAccess TCP (\d+) UDP (\d+)\. Ctrl-C stops\.\n$/.exec(io.outText);
       assert.ok(m, io.outText + io.errText);
-      assert.equal(Number(m[1]), BOARD_PVS);
       const lines = dumpLines(readFileSync(file, 'utf8'));
-      assert.equal(lines.length, BOARD_PVS);
+      assert.equal(lines.length, Number(m[1]));
       assert.ok(lines.includes('lab:Board:Settings:Gain -> Board.Settings.Gain'), lines.join('\n'));
+      // --loopback beacons to loopback's broadcast address, where clients of this host listen
+      const beacon = await firstDatagram(Number(m[3]));
+      assert.equal(beacon[3], 0x00, 'a BEACON'); // command byte of the header
+      assert.ok(beacon[2] & 0x40, 'sent by a server');
       // the served tree answers on the port it printed
       const client = new PvaClient({ addrList: [], autoAddrList: false, nameServers: [], timeout: 5 });
       try {
@@ -164,18 +182,18 @@ describe('pvtree serve: running', () => {
   });
 
   it('in-process: `--dump` alone prints the map through CliIO before the serving line', { timeout: 30000 }, async () => {
-    const io = capture(serverEnv());
+    const io = capture(await serverEnv());
     const done = serveCommand(['--dump', TREE, '--base', 'lab', '--protocols', 'pva'], io);
     await until(() => /Ctrl-C stops/.test(io.outText) || io.errText !== '', 20000, 'the server to start');
     io.stop();
     assert.equal(await done, 0, io.errText);
-    const [dump] = io.outText.split('pvtree: serving');
-    assert.equal(dumpLines(dump).length, BOARD_PVS);
+    const [dump, serving] = io.outText.split('pvtree: serving');
+    assert.equal(dumpLines(dump).length, Number(/^ (\d+) PVs/.exec(serving)![1]));
     assert.ok(dump.includes('lab:Board:Regs:Version -> Board.Regs.Version\n'), dump);
   });
 
   it('in-process: a dump file that cannot be written fails the command and stops the server', { timeout: 30000 }, async () => {
-    const io = capture(serverEnv());
+    const io = capture(await serverEnv());
     const status = await serveCommand([TREE, '--protocols', 'pva', '--dump=/nonexistent-dir/map.txt'], io);
     assert.equal(status, 1);
     assert.match(io.errText, /^pvtree serve: --dump \/nonexistent-dir\/map\.txt: ENOENT/m);
@@ -183,7 +201,7 @@ describe('pvtree serve: running', () => {
   });
 
   it('bad --read-on-get is refused before anything starts', async () => {
-    const io = capture(serverEnv());
+    const io = capture(await serverEnv());
     assert.equal(await serveCommand([TREE, '--read-on-get', 'fast'], io), 1);
     assert.match(io.errText, /^pvtree serve: --read-on-get takes a number of milliseconds \(0 or more\), not 'fast'\nUsage: pvtree serve/);
     assert.equal(io.outText, '');
@@ -195,7 +213,7 @@ describe('pvtree serve: running', () => {
       const file = join(dir, 'map.txt');
       const p = spawn(process.execPath, ['bin/pvtree.mjs', 'serve', TREE, '--loopback', '--protocols', 'pva', '--dump', file], {
         cwd: ROOT,
-        env: serverEnv(),
+        env: await serverEnv(),
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let out = '';
@@ -203,8 +221,10 @@ describe('pvtree serve: running', () => {
       p.stderr.on('data', (d: Buffer) => (out += d.toString()));
       const closed = new Promise<number | null>((r) => p.on('close', (code) => r(code)));
       await until(() => /Ctrl-C stops/.test(out) || p.exitCode !== null, 40000, 'the server to start');
-      assert.match(out, /serving 13 PVs of 'Board'/);
-      assert.equal(dumpLines(readFileSync(file, 'utf8')).length, BOARD_PVS);
+      const n = Number(/serving (\d+) PVs of 'Board'/.exec(out)![1]);
+      const lines = dumpLines(readFileSync(file, 'utf8'));
+      assert.equal(lines.length, n);
+      assert.ok(lines.includes('pvtree:Board:Settings:Gain -> Board.Settings.Gain'), lines.join('\n'));
       p.kill('SIGINT');
       assert.equal(await closed, 0, out);
       assert.match(out, /pvtree: stopped\n$/);

@@ -28,6 +28,7 @@ import { Cmd, MONITOR_ACK, MONITOR_START, SEARCH_UNICAST, SUB_DESTROY, SUB_GET, 
 import { configFromEnv, splitHostPort, type ClientConfig } from './config.ts';
 import { ClientConnection, statusText, type OpHandler } from './connection.ts';
 import { startPutGet, type PutGetResult } from './put-get.ts';
+import { BeaconWatch, beaconListenAddresses } from './beacons.ts';
 import { buildPutValue, needsCurrent, type PutInput } from './put.ts';
 
 export class PvaClientError extends Error {
@@ -137,6 +138,11 @@ class Channel {
 
 const fmtSeconds = (s: number): string => `${Number(s.toFixed(3))} s`;
 
+/** Beacon-triggered searches come at most once a second. */
+const BEACON_SEARCH_HOLDOFF_MS = 1000;
+
+const isLoopback = (host: string): boolean => host.startsWith('127.') || host === 'localhost';
+
 
 export class PvaClient {
   readonly config: ClientConfig;
@@ -153,6 +159,7 @@ export class PvaClient {
   private readonly circuits = new Map<string, Circuit>();
   private udp: dgram.Socket | undefined;
   private udpReady: Promise<void> | undefined;
+  private beacons: BeaconWatch | undefined;
   private searchTimer: NodeJS.Timeout | undefined;
   private nextCid = 1;
   private nextIoid = 1;
@@ -399,6 +406,13 @@ export class PvaClient {
     this.circuits.clear();
     this.udp?.close();
     this.udp = undefined;
+    this.beacons?.close();
+    this.beacons = undefined;
+  }
+
+  /** Where beacons are listened for ('host:port'; empty before the first search or with beacons off). */
+  get beaconListeners(): string[] {
+    return this.beacons?.listening ?? [];
   }
 
   // ------------------------------------------------------------ internals: operations
@@ -569,6 +583,7 @@ export class PvaClient {
   private async searchTick(): Promise<void> {
     this.searchTimer = undefined;
     if (this.closed) return;
+    this.watchBeacons();
     const now = Date.now();
     const due: Channel[] = [];
     let next = Infinity;
@@ -587,6 +602,38 @@ export class PvaClient {
     if (next !== Infinity) this.scheduleSearch(Math.max(10, next - Date.now()));
   }
 
+  /** Starts listening for beacons (once), on loopback only when every search target is local. */
+  private watchBeacons(): void {
+    if (this.beacons || !this.config.beacons) return;
+    const hosts = [
+      ...this.udpTargets().map((t) => t.host),
+      ...this.config.nameServers.map((n) => splitHostPort(n, this.config.serverPort).host),
+    ];
+    if (!hosts.length) return; // nothing is ever searched
+    this.beacons = new BeaconWatch({
+      port: this.config.broadcastPort,
+      addresses: beaconListenAddresses(hosts.every(isLoopback)),
+      holdoffMs: BEACON_SEARCH_HOLDOFF_MS,
+      searchAgain: () => this.searchAgain(),
+      // a circuit to the old instance may linger half-open (host rebooted): an echo draws its reset
+      restarted: (server) => this.circuits.get(server)?.conn.echo(),
+    });
+    void this.beacons.start();
+  }
+
+  /** A new or restarted server appeared: every channel not yet found is searched for now. */
+  private searchAgain(): void {
+    if (this.closed) return;
+    let any = false;
+    for (const ch of this.channels.values()) {
+      if (ch.state !== 'searching' || ch.server) continue;
+      ch.searchDelay = 0;
+      ch.nextSearch = 0;
+      any = true;
+    }
+    if (any) this.scheduleSearch(0);
+  }
+
   private async ensureUdp(): Promise<dgram.Socket | undefined> {
     if (this.udp) {
       const u = this.udp;
@@ -595,7 +642,7 @@ export class PvaClient {
     }
     const targets = this.udpTargets();
     if (!targets.length) return undefined;
-    const loopOnly = targets.every((t) => t.host.startsWith('127.') || t.host === 'localhost');
+    const loopOnly = targets.every((t) => isLoopback(t.host));
     const sock = dgram.createSocket({ type: 'udp4', reuseAddr: false });
     this.udp = sock;
     sock.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo.address));

@@ -16,6 +16,11 @@ export interface ClientConfig {
   /** First search retry interval and its ceiling, milliseconds (the interval doubles). */
   searchInterval: number;
   searchMaxInterval: number;
+  /**
+   * Listen for server beacons on broadcastPort (broadcast addresses only, see beacons.ts) and, when
+   * a new or restarted server shows up, search again at once for every channel not yet found.
+   */
+  beacons: boolean;
   /** Keep-alive echo period on idle circuits, seconds; a circuit silent for twice this is dropped. */
   echoInterval: number;
   /** Authentication offered in the handshake. */
@@ -48,6 +53,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ClientConfi
     timeout: 5,
     searchInterval: 100,
     searchMaxInterval: 5000,
+    beacons: true,
     echoInterval: 15,
     auth: 'ca',
   };
