@@ -35,6 +35,11 @@ export interface RssiOptions {
   deadAfterNulls?: number;
   /** First sequence number (default 100, as Rogue). */
   initialSequence?: number;
+  /**
+   * Send no new data while the peer says BUSY (default false: as Rogue, BUSY only pauses
+   * retransmissions and the window bounds new data).
+   */
+  holdWhileBusy?: boolean;
 }
 
 /** Rogue's defaults (MAX_NUM_OUTS_SEG_G … in firmware): 32 segments, 20 ms retransmission, 5 ms ack, 1 s null. */
@@ -99,6 +104,7 @@ export class RssiConnection {
   private readonly tryPeriod: number;
   private readonly maxTryPeriod: number;
   private readonly deadAfterNulls: number;
+  private readonly holdWhileBusy: boolean;
   private tryNow: number;
   private nextSynAt = 0;
 
@@ -139,6 +145,7 @@ export class RssiConnection {
     this.maxTryPeriod = Math.max(this.tryPeriod, opts.maxTryPeriod ?? 1000);
     this.tryNow = this.tryPeriod;
     this.deadAfterNulls = opts.deadAfterNulls ?? 3;
+    this.holdWhileBusy = opts.holdWhileBusy ?? false;
     this.locSequence = mod(opts.initialSequence ?? 100);
   }
 
@@ -194,7 +201,7 @@ export class RssiConnection {
   }
 
   private windowFree(): boolean {
-    return this.inFlight < this.current.maxOutstandingSegments && !this.remBusy;
+    return this.inFlight < this.current.maxOutstandingSegments && !(this.holdWhileBusy && this.remBusy);
   }
 
   private pump(now: number): void {

@@ -135,16 +135,23 @@ export class SrpV3Client {
     const isWrite = p.opcode === SrpOpcode.write || p.opcode === SrpOpcode.post;
     const frame = encodeSrpRequest(h, isWrite ? t.data.subarray(0, t.size) : undefined);
     this.stats.sent++;
-    if (p.opcode === SrpOpcode.post) {
-      // a posted write has no response: done once handed to the link (as Rogue)
+    const posted = p.opcode === SrpOpcode.post;
+    if (!posted) {
+      p.sent = true;
+      this.pending.set(p.id, p);
+    }
+    try {
       this.out(frame);
-      this.stats.completed++;
-      t.done(undefined);
+    } catch (e) {
+      this.pending.delete(p.id);
+      this.fail(t, `could not send: ${(e as Error).message}`);
       return;
     }
-    p.sent = true;
-    this.pending.set(p.id, p);
-    this.out(frame);
+    if (posted) {
+      // a posted write has no response: done once handed to the link (as Rogue)
+      this.stats.completed++;
+      t.done(undefined);
+    }
   }
 
   /** A frame arrived from the link. Returns false when it matched no transaction. */

@@ -252,8 +252,8 @@ test('a duplicated SYN is answered again without dropping the open link; garbage
   assert.equal(p.s.state, 'open');
 });
 
-test('busy peer: no new data and no retransmissions while BUSY, resumes when it clears', () => {
-  const p = pair();
+test('busy peer (holdWhileBusy): no new data and no retransmissions while BUSY, resumes when it clears', () => {
+  const p = pair({ client: { holdWhileBusy: true } });
   p.open();
   const busyAck = (busy: boolean, ack: number) => {
     const b = new Uint8Array(8);
@@ -274,6 +274,31 @@ test('busy peer: no new data and no retransmissions while BUSY, resumes when it 
   assert.equal(p.c.stats.remoteBusyCount, 1);
   assert.equal(p.wire.length, 1, 'queued data went out');
   p.s.receive(first[0].bytes, p.now);
+  p.flush();
+  assert.deepEqual(p.got.s, ['1', '2']);
+});
+
+test('busy peer (default, as Rogue): the window bounds new data; retransmissions wait until BUSY clears', () => {
+  const p = pair();
+  p.open();
+  const ack = (busy: boolean) => {
+    const b = new Uint8Array(8);
+    writeRssiHeader(b, { syn: false, ack: true, rst: false, nul: false, busy, sequence: 0, acknowledge: 100 });
+    return b;
+  };
+  p.c.sendData(Buffer.from('1'), p.now);
+  const lost = p.wire.splice(0);
+  p.c.receive(ack(true), p.now);
+  p.c.sendData(Buffer.from('2'), p.now);
+  assert.equal(p.wire.length, 1, 'new data goes out while busy');
+  const second = p.wire.splice(0);
+  p.now += 200;
+  p.c.tick(p.now);
+  assert.equal(p.wire.filter((x) => !p.hdr(x).nul).length, 0, 'no retransmission while busy');
+  p.c.receive(ack(false), p.now);
+  p.c.tick(p.now);
+  assert.equal(p.wire.filter((x) => !p.hdr(x).nul).length, 2, 'both retransmitted once BUSY cleared');
+  void lost; void second;
   p.flush();
   assert.deepEqual(p.got.s, ['1', '2']);
 });
