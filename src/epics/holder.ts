@@ -96,7 +96,10 @@ export class EpicsPvHolder {
     const k = this.kind;
     if (k.kind === 'enum') {
       const key = typeof v === 'boolean' ? (v ? 1 : 0) : Number(v);
-      return { index: Math.max(0, this.enumKeys.indexOf(key)), choices: this.choices };
+      let index = this.enumKeys.indexOf(key);
+      // a value that is not a key (an enable's 'parent'): the choice its display names
+      if (index < 0 && typeof v === 'string') index = this.choices.indexOf(this.variable.genDisp(v));
+      return { index: Math.max(0, index), choices: this.choices };
     }
     if (k.kind === 'display') return this.variable.genDisp(v);
     return coerce(this.type.layout[this.offValue].type, v);

@@ -64,15 +64,21 @@ export function displayFormOf(disp: string | undefined): { precision: number; fo
   return { precision, form };
 }
 
+/** CA alarm condition DISABLE (epicsAlarmDisable). */
+const CA_DISABLE = 18;
+
 /**
  * Tree alarm state to NT alarm fields and the CA alarm condition. A failed hardware access wins:
- * INVALID severity, NT status DEVICE, CA condition READ, and the error as the message.
+ * INVALID severity, NT status DEVICE, CA condition READ, and the error as the message. A
+ * disabled device's variables: INVALID severity, NT status RECORD with message 'DISABLE', CA
+ * condition DISABLE.
  */
 export function alarmOf(
   status: string,
   severity: string,
   error?: Error,
 ): { severity: number; status: number; message: string; caStatus: number } {
+  if (error?.name === 'DeviceDisabled') return { severity: 3, status: 3, message: 'DISABLE', caStatus: CA_DISABLE };
   if (error) return { severity: 3, status: 1, message: error.message, caStatus: 1 };
   const sev = severity === 'AlarmMajor' ? 2 : severity === 'AlarmMinor' ? 1 : 0;
   switch (status) {

@@ -19,8 +19,8 @@ export interface BlockMember {
   /** The block has fresh bits from hardware: decode and notify. `now` is the read time (ms). */
   _blockRead(now: number): void;
   _setBlock(b: Block | undefined): void;
-  /** A read of the block failed (members that show hardware errors record it until a good read). */
-  _setError?(e: Error): void;
+  /** A read of the block failed, or (undefined) the failure ended: members that show hardware errors record it until a good read. */
+  _setError?(e: Error | undefined): void;
 }
 
 /** Where a block lives: the device resolves its address and memory when a transaction runs. */

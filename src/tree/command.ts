@@ -55,7 +55,7 @@ export abstract class BaseCommand<A = unknown, R = unknown> extends Node {
       const a = arg === undefined ? this.defaultArg : this.checkArg(arg);
       return await this._invoke(a);
     } catch (e) {
-      this.root?._log?.('error', (e as Error).message, this.path);
+      this.root?._log?.('error', (e as Error).message, this.path, e as Error);
       throw e;
     }
   }

@@ -90,6 +90,11 @@ export class EnableVariable extends BaseVariable<EnableState> {
     throw new VariableError(`${this.path}: ${String(v)} is not an enable state (True, False, ParentFalse, ExtDepFalse)`);
   }
 
+  /** The switch itself stays usable while its device is off. */
+  override get disabledReason(): undefined {
+    return undefined;
+  }
+
   override alarmState(): ['Good', 'Good'] {
     return ['Good', 'Good'];
   }

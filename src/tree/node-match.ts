@@ -38,6 +38,7 @@ export function selectIndices(key: string, length: number): number[] | undefined
   }
   const parts = k.split(':');
   if (parts.length > 3) return undefined;
+  while (parts.length < 3) parts.push('');
   const [a, b, c] = parts.map((p) => (p.trim() === '' ? null : int(p)));
   if (a === undefined || b === undefined || c === undefined) return undefined;
   const step = c ?? 1;

@@ -5,6 +5,7 @@
 import { writeFile } from 'node:fs/promises';
 import { Device, type DeviceOptions } from './device.ts';
 import { Emulate } from './memory/emulate.ts';
+import { MemoryLinks } from './memory/link-watch.ts';
 import { PollQueue } from './poll.ts';
 import type { BaseVariable } from './variable.ts';
 import { NodeError, type GroupSpec } from './node.ts';
@@ -68,6 +69,7 @@ export class Root extends Device {
   private _logging = false;
   private _heartbeat: ReturnType<typeof setInterval> | undefined;
   private readonly _b: RootBuiltins | undefined;
+  private _links: MemoryLinks | undefined;
   /** See RootOptions.configDir. */
   configDir: string | undefined;
   onError: (err: Error, context: string) => void;
@@ -117,6 +119,9 @@ export class Root extends Device {
     for (const v of this.variableList) if (v.pollInterval > 0) this._poll.update(v);
     this._running = true;
     try {
+      // memories open their links first (SrpV3Memory: the socket; RSSI connects in the background)
+      this._links = new MemoryLinks(this);
+      await this._links.start();
       if (this._initWrite) await this.writeAll();
       if (this._initRead) await this.readAll();
       if (this._pollEn) this._poll.start();
@@ -152,6 +157,8 @@ export class Root extends Device {
       }
     }
     this._poll.stop();
+    try { await this._links?.stop(); } catch (e) { first ??= e; }
+    this._links = undefined;
     this._running = false;
     if (first) throw first;
   }

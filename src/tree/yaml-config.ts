@@ -231,7 +231,8 @@ class Planner {
     if (!this.modes.includes(node.mode)) return; // PyRogue skips these with a warning
     try {
       if (keys) this.elements(node, keys, val);
-      else if (isMapping(val) && node.typeInfo.length !== undefined) {
+      else if (isMapping(val)) {
+        // PyRogue: a mapping on a variable is index: value pairs (an empty one sets nothing)
         for (const [k, e] of Object.entries(val)) this.elements(node, [k], e);
       } else {
         const value = toValue(node, val);

@@ -31,8 +31,11 @@ test('examples/board.yaml: the declarative tree serves and its commands act', as
   const root = await loadRoot('examples/board.yaml');
   const s = await serve(root, { base: 'lab' });
   try {
-    const names = Object.values(s.server.list());
-    assert.equal(names.length, 13);
+    const served = s.server.list();
+    const names = Object.values(served);
+    // 13 of the board's own, plus the Root's and each device's PyRogue built-ins
+    assert.equal(Object.keys(served).filter((p) => !root.getNode(p)!.inGroup('Builtin')).length, 13);
+    for (const n of ['RogueVersion', 'ReadAll', 'Regs:enable', 'Settings:WriteDevice']) assert.ok(names.includes(`lab:Board:${n}`), n);
     assert.ok(!names.includes('lab:Board:Settings:Internal'));
     await s.client.rpc('lab:Board:Settings:SetGain', { arg: '3.5' });
     assert.equal((await s.client.get('lab:Board:Settings:Gain')).get('value'), 3.5);

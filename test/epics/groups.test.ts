@@ -24,12 +24,18 @@ function buildRoot(): Root {
 
 const names = (m: Record<string, string>) => Object.values(m).sort();
 const paths = (m: Record<string, string>) => Object.keys(m).sort();
+/** Served paths of the user's own nodes (every Root also carries PyRogue's built-ins, group Builtin). */
+const userPaths = (root: Root, m: Record<string, string>) => paths(m).filter((p) => !root.getNode(p)!.inGroup('Builtin'));
 
 test("by default everything but the 'NoServe' group is served", async () => {
   const s = await serve(buildRoot());
   try {
     const served = s.server.list();
-    assert.deepEqual(paths(served), ['R.D.go', 'R.D.hidden', 'R.D.ops', 'R.D.opsGo', 'R.D.plain']);
+    assert.deepEqual(userPaths(s.server.root, served), ['R.D.go', 'R.D.hidden', 'R.D.ops', 'R.D.opsGo', 'R.D.plain']);
+    // PyRogue's built-ins are served like any node (hidden or not, as Rogue's epicsV4 does)
+    for (const p of ['R.RogueVersion', 'R.PollEn', 'R.ReadAll', 'R.LoadConfig', 'R.enable', 'R.D.enable', 'R.D.ReadDevice', 'R.LoadConfigProcess.Start']) {
+      assert.ok(p in served, `${p} served`);
+    }
     assert.deepEqual(s.server.excGroups, ['NoServe']);
     // and the pvAccess server agrees
     const onWire = (await s.client.list()).filter((n) => n.startsWith('test:')).sort();
@@ -65,7 +71,10 @@ test('incGroups as a single string', async () => {
 test('custom excGroups replace the default', async () => {
   const s = await serve(buildRoot(), { excGroups: ['Hidden', 'Ops'] });
   try {
-    assert.deepEqual(paths(s.server.list()), ['R.D.go', 'R.D.plain', 'R.D.secret']);
+    const served = s.server.list();
+    assert.deepEqual(userPaths(s.server.root, served), ['R.D.go', 'R.D.plain', 'R.D.secret']);
+    assert.ok('R.RogueVersion' in served && 'R.D.enable' in served, 'built-ins not hidden are served');
+    assert.ok(!('R.ReadAll' in served) && !('R.D.ReadDevice' in served), 'hidden built-ins are not');
     assert.equal((await s.client.get('test:R:D:secret')).get('value'), 2, 'NoServe is served when not excluded');
   } finally {
     await s.close();
@@ -75,7 +84,10 @@ test('custom excGroups replace the default', async () => {
 test('empty excGroups serve everything', async () => {
   const s = await serve(buildRoot(), { excGroups: [] });
   try {
-    assert.equal(Object.keys(s.server.list()).length, 7);
+    const served = s.server.list();
+    assert.equal(userPaths(s.server.root, served).length, 7);
+    const root = s.server.root;
+    assert.equal(Object.keys(served).length, root.variableList.length + root.commandList.length);
   } finally {
     await s.close();
   }
@@ -84,7 +96,11 @@ test('empty excGroups serve everything', async () => {
 test('list() maps paths to <base>:<path with colons>, before and after start', async () => {
   const root = buildRoot();
   const log = memoryLogger();
-  const server = new EpicsPvServer({ base: 'lab:x', root, protocols: ['pva'], logger: log, pva: { tcpPort: 0, udpPort: 0, interfaces: ['127.0.0.1'], beaconAddrs: [] } });
+  // only the user's own nodes: leave the built-ins out the way a user would
+  const server = new EpicsPvServer({
+    base: 'lab:x', root, protocols: ['pva'], logger: log, excGroups: ['NoServe', 'Builtin'],
+    pva: { tcpPort: 0, udpPort: 0, interfaces: ['127.0.0.1'], beaconAddrs: [] },
+  });
   const want = {
     'R.D.plain': 'lab:x:R:D:plain',
     'R.D.hidden': 'lab:x:R:D:hidden',

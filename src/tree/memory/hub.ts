@@ -18,6 +18,13 @@ export class Hub implements Memory {
 
   get minAccess(): number { return this.memBase.minAccess; }
   get maxAccess(): number { return this.memBase.maxAccess; }
+  // a Hub is transparent to the lifecycle and link state of the memory behind it
+  get linkUp(): boolean | undefined { return this.memBase.linkUp; }
+  start(): void | Promise<void> { return this.memBase.start?.(); }
+  stop(): void | Promise<void> { return this.memBase.stop?.(); }
+  onLinkChange(listener: (up: boolean, detail: string) => void): () => void {
+    return this.memBase.onLinkChange?.(listener) ?? (() => {});
+  }
 
   async doTransaction(t: Transaction): Promise<void> {
     const down: Transaction = { type: t.type, address: t.address + this.offset, size: t.size, data: t.data, timeout: t.timeout };

@@ -22,6 +22,22 @@ export interface Memory {
   readonly maxAccess: number;
   /** Resolves when done; rejects with MemoryError (and sets `tran.error`) on failure. */
   doTransaction(tran: Transaction): Promise<void>;
+  /** Optional: open connections (a Root calls it at start, before any transaction; may be called again). */
+  start?(): void | Promise<void>;
+  /** Optional: close connections (a Root calls it when it stops). */
+  stop?(): void | Promise<void>;
+  /** Optional, for memories reached over a link: whether it is up now. */
+  readonly linkUp?: boolean;
+  /** Optional: hear the link go down and come back (`detail` says why). Returns an unsubscribe function. */
+  onLinkChange?(listener: (up: boolean, detail: string) => void): () => void;
+}
+
+/** The error a variable shows while the link to its memory is down. */
+export class LinkDownError extends Error {
+  override name = 'LinkDownError';
+  constructor(readonly memory: string, readonly detail: string) {
+    super(`${memory}: link down: ${detail}`);
+  }
 }
 
 export class MemoryError extends Error {

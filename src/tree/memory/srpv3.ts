@@ -93,12 +93,15 @@ export class SrpV3Memory implements Memory {
   readonly minAccess = SRP_MIN_BYTES;
   /** 4096, or less when RSSI runs without a packetizer (a frame must fit one segment). */
   readonly maxAccess: number;
-  readonly link: UdpLink;
   readonly tDest: number;
+  private _link: UdpLink;
+  private readonly makeLink: () => UdpLink;
   private readonly engine: SrpV3Client;
   private readonly timeoutMs: number | undefined;
   private readonly name: string;
+  private readonly listeners = new Set<LinkListener>();
   private starting: Promise<void> | undefined;
+  /** Stopped and not restarted: transactions fail at once. */
   private stopped = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private timerAt = Infinity;
@@ -111,33 +114,54 @@ export class SrpV3Memory implements Memory {
     if (o.timeout !== undefined && !(o.timeout > 0)) throw new RangeError('timeout must be a positive number of seconds');
     this.timeoutMs = o.timeout !== undefined ? o.timeout * 1000 : undefined;
     this.name = `srpv3://${o.host}:${port}`;
-    this.link = new UdpLink({
-      role: 'client', host: o.host, port, localAddress: o.localAddress, rssi: o.rssi, packetizer: o.packetizer,
-      jumbo: o.jumbo, rssiParams: o.rssiParams, tryPeriod: o.tryPeriod, maxTryPeriod: o.maxTryPeriod, ibCrc: o.ibCrc, obCrc: o.obCrc,
-    });
-    const rssi = this.link.stack.rssi;
-    this.maxAccess = rssi && !this.link.stack.packetizer
-      ? Math.min(SRP_MAX_BYTES, Math.floor((rssi.maxPayload - SRP_HEADER_BYTES - SRP_TAIL_BYTES) / SRP_MIN_BYTES) * SRP_MIN_BYTES)
-      : SRP_MAX_BYTES;
     this.engine = new SrpV3Client({
       retries: o.retries,
       hwTimeout: o.hwTimeout,
-      send: (frame) => void this.link.sendFrame(this.tDest, frame),
+      send: (frame) => void this._link.sendFrame(this.tDest, frame),
     });
-    this.link.route(this.tDest, (frame, error) => {
-      if (error) return; // a frame that ended in error is dropped (as Rogue's SrpV3)
-      this.engine.receive(frame);
-    });
-    this.link.onLinkChange((open, detail) => {
-      this.engine.setLink(open, `link ${open ? 'open' : 'down'}: ${detail}`);
-      this.arm();
-    });
+    this.makeLink = () => {
+      const link = new UdpLink({
+        role: 'client', host: o.host, port, localAddress: o.localAddress, rssi: o.rssi, packetizer: o.packetizer,
+        jumbo: o.jumbo, rssiParams: o.rssiParams, tryPeriod: o.tryPeriod, maxTryPeriod: o.maxTryPeriod, ibCrc: o.ibCrc, obCrc: o.obCrc,
+      });
+      link.route(this.tDest, (frame, error) => {
+        if (error) return; // a frame that ended in error is dropped (as Rogue's SrpV3)
+        this.engine.receive(frame);
+      });
+      link.onLinkChange((open, detail) => {
+        this.engine.setLink(open, `link ${open ? 'open' : 'down'}: ${detail}`);
+        this.arm();
+        for (const l of [...this.listeners]) l(open, detail);
+      });
+      return link;
+    };
+    this._link = this.makeLink();
+    const rssi = this._link.stack.rssi;
+    this.maxAccess = rssi && !this._link.stack.packetizer
+      ? Math.min(SRP_MAX_BYTES, Math.floor((rssi.maxPayload - SRP_HEADER_BYTES - SRP_TAIL_BYTES) / SRP_MIN_BYTES) * SRP_MIN_BYTES)
+      : SRP_MAX_BYTES;
   }
 
-  /** Bind the socket and start opening the link (it opens in the background; see waitOpen). */
+  /** The UDP link under SRP (its stack has the RSSI and packetizer state and counters). */
+  get link(): UdpLink { return this._link; }
+
+  /**
+   * Bind the socket and start opening the link (it opens in the background; see waitOpen).
+   * After stop(), starts again on a fresh link.
+   */
   start(): Promise<void> {
-    if (this.stopped) return Promise.reject(new Error(`${this.name} is closed`));
-    return (this.starting ??= this.link.start());
+    if (this.stopped) {
+      this.stopped = false;
+      this.starting = undefined;
+      this._link = this.makeLink();
+    }
+    return (this.starting ??= this._link.start().catch((e: Error) => {
+      // e.g. an unknown host name: transactions fail naming it; a later start() tries again
+      this.engine.setLink(false, `cannot open ${this.name}: ${e.message}`);
+      this.starting = undefined;
+      this._link = this.makeLink();
+      throw e;
+    }));
   }
 
   /** Close the link (RST to the peer) and fail what is outstanding. */
@@ -146,8 +170,9 @@ export class SrpV3Memory implements Memory {
     this.stopped = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
+    this.timerAt = Infinity;
     this.engine.abortAll(`${this.name} closed`);
-    await this.link.close();
+    await this._link.close();
   }
 
   /** Alias of stop. */
@@ -156,15 +181,18 @@ export class SrpV3Memory implements Memory {
   async [Symbol.asyncDispose](): Promise<void> { await this.stop(); }
 
   /** The link to the hardware is open (RSSI connected; always true without RSSI once started). */
-  get linkUp(): boolean { return this.link.isOpen; }
+  get linkUp(): boolean { return !this.stopped && this._link.isOpen; }
 
   /** Hear the link open and go down (detail says why). Returns an unsubscribe function. */
-  onLinkChange(l: LinkListener): () => void { return this.link.onLinkChange(l); }
+  onLinkChange(l: LinkListener): () => void {
+    this.listeners.add(l);
+    return () => void this.listeners.delete(l);
+  }
 
   /** Resolves once the link is open (starting it if needed); rejects after `ms`. */
   async waitOpen(ms = 5000): Promise<void> {
     await this.start();
-    await this.link.waitOpen(ms);
+    await this._link.waitOpen(ms);
   }
 
   /** Transaction counters (sent, completed, failed, timeouts, retries, unmatched, malformed). */
@@ -177,7 +205,7 @@ export class SrpV3Memory implements Memory {
 
   doTransaction(t: Transaction): Promise<void> {
     if (this.stopped) return Promise.reject(failTransaction(t, `${this.name} is closed`));
-    if (!this.starting) this.start().catch(() => {});
+    if (!this.starting) this.start().catch(() => {}); // a bind failure shows as the transaction's timeout
     return new Promise((resolve, reject) => {
       this.engine.submit({
         type: t.type,
