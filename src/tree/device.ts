@@ -20,7 +20,8 @@ export interface DeviceOptions extends NodeOptions {
   /** Initial state of `enable` (default true). */
   enabled?: boolean;
   /** Variables that must all be truthy for the device to be enabled (PyRogue's enableDeps). */
-  enableDeps?: BaseVariable<unknown>[];
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  enableDeps?: BaseVariable<any>[];
 }
 
 /** A run of equally spaced nodes: `name[0]` at `offset`, `name[1]` at `offset + stride` … */

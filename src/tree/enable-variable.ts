@@ -22,13 +22,15 @@ interface EnableOwner {
 export interface EnableVariableOptions {
   enabled?: boolean;
   /** Variables that must all be truthy for the device to be enabled (PyRogue's enableDeps). */
-  deps?: readonly BaseVariable<unknown>[];
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  deps?: readonly BaseVariable<any>[];
 }
 
 export class EnableVariable extends BaseVariable<EnableState> {
   readonly typeInfo: TypeInfo = INFO;
   private _own: boolean;
-  private readonly _deps: readonly BaseVariable<unknown>[];
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  private readonly _deps: readonly BaseVariable<any>[];
 
   constructor(opts: EnableVariableOptions = {}) {
     super({

@@ -17,8 +17,10 @@ export interface ProcessFunctionArgs {
 export interface ProcessOptions extends DeviceOptions {
   /** The work; its result goes to returnVariable. Without one (and no _process override) a 100 s demo count runs, as in PyRogue. */
   function?: (args: ProcessFunctionArgs) => unknown;
-  argVariable?: BaseVariable<unknown>;
-  returnVariable?: BaseVariable<unknown>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  argVariable?: BaseVariable<any>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  returnVariable?: BaseVariable<any>;
 }
 
 export class Process extends Device {
