@@ -11,6 +11,9 @@ import { DEFAULT_MAX_PAYLOAD_SIZE } from './framer.ts';
 import { encodeMessage, ipv4ToUint32 } from './messages.ts';
 import type { CaPv, CaSource } from './source.ts';
 
+/** How often an ephemeral TCP port is chosen again when its number is taken for UDP. */
+const EPHEMERAL_RETRIES = 20;
+
 /** Unsent bytes above which a connection counts as congested (monitor updates squash). */
 const CONGESTION_BYTES = 256 * 1024;
 
@@ -213,6 +216,7 @@ export class CaServer {
     if (this.running) return { port: this.boundPort };
     this.running = true;
     let port = this.config.port;
+    let retries = EPHEMERAL_RETRIES;
     try {
       for (const address of this.config.interfaces) {
         const tcp = net.createServer({ noDelay: true }, (s) => this.accept(s));
@@ -222,6 +226,16 @@ export class CaServer {
           const code = (e as NodeJS.ErrnoException).code;
           if (code !== 'EADDRINUSE' || this.listeners.length > 0) throw e;
           this.log('warn', `ca: TCP port ${port} on ${address} is in use; using an ephemeral port`);
+          port = await listenTcp(tcp, address, 0);
+        }
+        // An ephemeral port (port 0) is bound for UDP on the TCP port's number, which no other
+        // socket may hold: the kernel chose the number free for TCP only, and a UDP socket bound
+        // with SO_REUSEADDR would join another server's port (the last socket bound to a port
+        // receives its unicast datagrams: one of the two would lose its searches). So a number
+        // taken for UDP is given back and another one chosen.
+        while (this.config.port === 0 && this.listeners.length === 0 && (this.config.udp || this.config.beacons)) {
+          if ((await udpPortUnused(port)) || retries-- <= 0) break;
+          await new Promise<void>((res) => tcp.close(() => res()));
           port = await listenTcp(tcp, address, 0);
         }
         this.boundPort = port;
@@ -407,6 +421,25 @@ function listenTcp(server: net.Server, host: string, port: number): Promise<numb
     server.once('error', onError);
     server.once('listening', onListening);
     server.listen({ host, port, exclusive: true });
+  });
+}
+
+/**
+ * True when no UDP socket of this host holds `port` (on any address, with or without SO_REUSEADDR):
+ * a socket bound to the wildcard address without SO_REUSEADDR conflicts with every one of them.
+ */
+function udpPortUnused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = dgram.createSocket({ type: 'udp4', reuseAddr: false });
+    probe.once('error', () => {
+      try {
+        probe.close();
+      } catch {
+        // never bound
+      }
+      resolve(false);
+    });
+    probe.bind({ address: '0.0.0.0', port, exclusive: true }, () => probe.close(() => resolve(true)));
   });
 }
 

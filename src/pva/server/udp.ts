@@ -10,7 +10,10 @@
 //     listening on every interface                     → broadcast arrivals only;
 //   - the local multicast group 224.0.0.128:5076, joined on the loopback interface
 //                                                        → searches forwarded by a server of this host.
-// All are bound with SO_REUSEADDR so that several servers share the port. Sending happens from one
+// All are bound with SO_REUSEADDR so that several servers (and clients listening for beacons) share
+// the port. An ephemeral port (0) is first chosen by a probe that nothing else may share (see
+// unusedUdpPort): an ephemeral bind with SO_REUSEADDR could be given a port another server holds.
+// Sending happens from one
 // more socket on an ephemeral port: the copy of our own forward that multicast loopback hands back to
 // us is recognised by that port and skipped (we answered the original already).
 // Binding to broadcast and multicast addresses works on Linux (and the BSDs); where the group cannot
@@ -50,6 +53,21 @@ function localInterfaces(): Array<{ address: string; broadcast: string }> {
     }
   }
   return out;
+}
+
+/**
+ * A UDP port no socket of this host holds, on any address. Linux gives an ephemeral bind with
+ * SO_REUSEADDR ports that other sockets hold with SO_REUSEADDR, and the last socket bound to a port
+ * receives its unicast datagrams: a server started on port 0 would take the searches of another
+ * server (pvAccess or Channel Access) that happens to hold that port, or lose its own to it. A probe
+ * bound to the wildcard address without SO_REUSEADDR is only given a port nobody holds; it is
+ * closed at once so that the server's sockets can bind the port shareable.
+ */
+async function unusedUdpPort(): Promise<number> {
+  const probe = await bindUdp('0.0.0.0', 0, false);
+  const port = probe.address().port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  return port;
 }
 
 function bindUdp(address: string, port: number, reuse: boolean): Promise<Socket> {
@@ -101,7 +119,7 @@ export class SearchSockets {
       }
       if (intf === '0.0.0.0') wanted.push({ address: '255.255.255.255', arrival: 'broadcast' });
     }
-    let port = this.opts.port;
+    let port = this.opts.port || (await unusedUdpPort());
     for (const w of wanted) {
       if (this.listeners.some((l) => l.socket.address().address === w.address)) continue;
       const s = await bindUdp(w.address, port, true).catch((e: Error) => {
