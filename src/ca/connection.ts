@@ -1,4 +1,4 @@
-// Sans-I/O server side of one CA TCP circuit, plus the UDP search responder.
+// Sans-I/O server side of one CA TCP circuit (the UDP search responder is udp-responder.ts).
 // The socket glue feeds received bytes in and provides a transport for output.
 
 import {
@@ -18,8 +18,8 @@ import {
 } from './constants.ts';
 import { CaConversionError, clientValueToNative, currentCount, nativeDbrType, snapshotToDbr } from './convert.ts';
 import { decodeDbr, encodeDbrMessage } from './dbr.ts';
-import { CaStreamDecoder, DEFAULT_MAX_PAYLOAD_SIZE, decodeDatagram } from './framer.ts';
-import { concatBytes, encodeMessage, type CaFrame, type CaHeader, type CaMessage } from './messages.ts';
+import { CaStreamDecoder, DEFAULT_MAX_PAYLOAD_SIZE } from './framer.ts';
+import { encodeMessage, type CaFrame, type CaHeader, type CaMessage } from './messages.ts';
 import { RequestOrder } from './order.ts';
 import type { CaClientInfo, CaPv, CaSource } from './source.ts';
 
@@ -73,6 +73,22 @@ interface Subscription {
 }
 
 const noop = (): void => {};
+
+type ReadNotifyMessage = Extract<CaMessage, { kind: 'readNotify' }>;
+type WriteMessage = Extract<CaMessage, { kind: 'write' | 'writeNotify' }>;
+type EventAddMessage = Extract<CaMessage, { kind: 'eventAdd' }>;
+
+/**
+ * Why a request for DBR type `dataType` (and, when given, `count` elements) cannot be served on the
+ * channel: the ECA status and a message naming the channel; undefined when it can.
+ */
+function dbrRequestError(ch: Channel, dataType: number, count?: number): { status: number; message: string } | undefined {
+  if (!isValidDbrType(dataType)) return { status: ECA.BADTYPE, message: `${ch.name}: unsupported DBR type ${dataType}` };
+  if (count !== undefined && count > ch.pv.maxCount) {
+    return { status: ECA.BADCOUNT, message: `${ch.name}: count ${count} exceeds ${ch.pv.maxCount}` };
+  }
+  return undefined;
+}
 
 export class CaServerConnection {
   private readonly decoder: CaStreamDecoder;
@@ -230,19 +246,18 @@ export class CaServerConnection {
       // RequestOrder): a read after a write waits for the write; other channels do not wait.
       case 'readNotify': {
         const ch = this.channelFor(m.sid, frame.header);
-        if (ch) ch.order.read(() => this.read(ch, m.ioid, m.dataType, m.count));
+        if (ch) ch.order.read(() => this.read(ch, m));
         return;
       }
       case 'write':
       case 'writeNotify': {
         const ch = this.channelFor(m.sid, frame.header);
-        const notify = m.kind === 'writeNotify';
-        if (ch) ch.order.write(() => this.write(ch, m.ioid, m.dataType, m.count, m.data, notify, frame.header));
+        if (ch) ch.order.write(() => this.write(ch, m, frame.header));
         return;
       }
       case 'eventAdd': {
         const ch = this.channelFor(m.sid, frame.header);
-        if (ch) ch.order.read(() => this.addSubscription(ch, m.subscriptionId, m.dataType, m.count, m.mask, frame.header));
+        if (ch) ch.order.read(() => this.addSubscription(ch, m, frame.header));
         return;
       }
       case 'eventCancel': {
@@ -348,14 +363,12 @@ export class CaServerConnection {
   }
 
   /** Answers a READ_NOTIFY; returns a promise when the PV refreshes first. */
-  private read(ch: Channel, ioid: number, dataType: number, count: number): Promise<void> | void {
+  private read(ch: Channel, m: ReadNotifyMessage): Promise<void> | void {
     if (!this.isOpen(ch)) return;
-    if (!isValidDbrType(dataType)) {
-      this.send({ kind: 'readNotifyReply', dataType, count, status: ECA.BADTYPE, ioid, data: new Uint8Array(0) });
-      return;
-    }
-    if (count > ch.pv.maxCount) {
-      this.send({ kind: 'readNotifyReply', dataType, count, status: ECA.BADCOUNT, ioid, data: new Uint8Array(0) });
+    const { ioid, dataType, count } = m;
+    const bad = dbrRequestError(ch, dataType, count);
+    if (bad) {
+      this.send({ kind: 'readNotifyReply', dataType, count, status: bad.status, ioid, data: new Uint8Array(0) });
       return;
     }
     const pv = ch.pv;
@@ -377,15 +390,9 @@ export class CaServerConnection {
    * A write that waited behind others is applied even if its channel or circuit closed meanwhile
    * (a client that wrote and left expects the value written); only the replies are dropped then.
    */
-  private write(
-    ch: Channel,
-    ioid: number,
-    dataType: number,
-    count: number,
-    payload: Uint8Array,
-    notify: boolean,
-    header: CaHeader,
-  ): Promise<void> | void {
+  private write(ch: Channel, m: WriteMessage, header: CaHeader): Promise<void> | void {
+    const { ioid, dataType, count } = m;
+    const notify = m.kind === 'writeNotify';
     const reply = (status: number): void => {
       if (notify) this.send({ kind: 'writeNotifyReply', dataType, count, status, ioid });
     };
@@ -401,15 +408,17 @@ export class CaServerConnection {
       reply(ECA.PUTFAIL);
       return;
     }
-    // Clients write plain DBR types; for other families only the value part is used.
-    if (!isValidDbrType(dataType)) {
-      this.sendError(header, ch.cid, ECA.BADTYPE, `${ch.name}: unsupported DBR type ${dataType}`);
-      reply(ECA.BADTYPE);
+    // Clients write plain DBR types; for other families only the value part is used. More elements
+    // than the PV holds are cut to its length (no count check).
+    const bad = dbrRequestError(ch, dataType);
+    if (bad) {
+      this.sendError(header, ch.cid, bad.status, bad.message);
+      reply(bad.status);
       return;
     }
     let value;
     try {
-      const dbr = decodeDbr(dataType, count, payload);
+      const dbr = decodeDbr(dataType, count, m.data);
       value = clientValueToNative(pv.nativeType, pv.maxCount, pv.metadata(), dbrValueType(dataType), dbr.value);
     } catch (e) {
       const msg = `${ch.name}: ${(e as Error).message}`;
@@ -447,14 +456,12 @@ export class CaServerConnection {
     );
   }
 
-  private addSubscription(ch: Channel, id: number, dataType: number, count: number, mask: number, header: CaHeader): void {
+  private addSubscription(ch: Channel, m: EventAddMessage, header: CaHeader): void {
     if (!this.isOpen(ch)) return;
-    if (!isValidDbrType(dataType)) {
-      this.sendError(header, ch.cid, ECA.BADTYPE, `${ch.name}: unsupported DBR type ${dataType}`);
-      return;
-    }
-    if (count > ch.pv.maxCount) {
-      this.sendError(header, ch.cid, ECA.BADCOUNT, `${ch.name}: count ${count} exceeds ${ch.pv.maxCount}`);
+    const { subscriptionId: id, dataType, count, mask } = m;
+    const bad = dbrRequestError(ch, dataType, count);
+    if (bad) {
+      this.sendError(header, ch.cid, bad.status, bad.message);
       return;
     }
     const old = this.subscriptions.get(id);
@@ -521,61 +528,4 @@ export class CaServerConnection {
       if (this.subscriptions.get(sub.id) === sub) this.sendUpdate(sub);
     }
   }
-}
-
-/**
- * Answers one UDP datagram: returns the reply datagram (VERSION + a SEARCH reply
- * or NOT_FOUND per name), or undefined when nothing is to be sent. Bad datagrams
- * produce an `error` string and no reply. Never throws.
- */
-export function answerUdpDatagram(
-  datagram: Uint8Array,
-  source: CaSource,
-  serverPort: number,
-  maxPayloadSize = 16384,
-  client: CaClientInfo = {},
-): { reply?: Uint8Array; error?: string; names: string[] } {
-  const parts: Uint8Array[] = [];
-  const names: string[] = [];
-  let sequence = 0;
-  let priority = 0;
-  let error: string | undefined;
-  for (const r of decodeDatagram(datagram, 'c2s', maxPayloadSize)) {
-    if (!r.ok) {
-      error = r.error.message;
-      break;
-    }
-    const m = r.message;
-    if (m.kind === 'version') {
-      sequence = m.sequence;
-      priority = m.priority;
-    } else if (m.kind === 'search') {
-      names.push(m.name);
-      let pv: CaPv | undefined;
-      try {
-        pv = source.lookup(m.name, client);
-      } catch {
-        pv = undefined;
-      }
-      if (pv) {
-        parts.push(
-          encodeMessage({
-            kind: 'searchReply',
-            port: serverPort,
-            serverAddress: CA_ADDRESS_USE_SENDER,
-            cid: m.cid,
-            minorVersion: CA_MINOR_VERSION,
-          }),
-        );
-      } else if (m.reply === SEARCH_DO_REPLY) {
-        parts.push(encodeMessage({ kind: 'notFound', reply: m.reply, minorVersion: CA_MINOR_VERSION, cid: m.cid }));
-      }
-    }
-  }
-  const out: { reply?: Uint8Array; error?: string; names: string[] } = { names };
-  if (error !== undefined) out.error = error;
-  if (parts.length > 0) {
-    out.reply = concatBytes([encodeMessage({ kind: 'version', priority, minorVersion: CA_MINOR_VERSION, sequence }), ...parts]);
-  }
-  return out;
 }

@@ -7,4 +7,5 @@ export * from './convert.ts';
 export * from './source.ts';
 export * from './long-string.ts';
 export * from './connection.ts';
+export * from './udp-responder.ts';
 export * from './server.ts';

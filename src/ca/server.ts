@@ -6,7 +6,8 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 
 import { CA_DEFAULT_REPEATER_PORT, CA_DEFAULT_SERVER_PORT, CA_MINOR_VERSION } from './constants.ts';
-import { CaServerConnection, answerUdpDatagram, type CaLogger } from './connection.ts';
+import { CaServerConnection, type CaLogger } from './connection.ts';
+import { answerUdpDatagram } from './udp-responder.ts';
 import { DEFAULT_MAX_PAYLOAD_SIZE } from './framer.ts';
 import { encodeMessage, ipv4ToUint32 } from './messages.ts';
 import type { CaPv, CaSource } from './source.ts';
