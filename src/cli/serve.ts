@@ -1,6 +1,6 @@
 // `pvtree serve`: load a tree (declarative YAML or a module exporting a Root), back it with
 // emulated memory, and serve it over pvAccess and Channel Access until interrupted.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parse as parseYaml } from 'yaml';
@@ -25,6 +25,9 @@ Options:
   --read-on-get MS      a client get reads hardware when the value is older than MS ms
   --protocols LIST      pva, ca or pva,ca (default: pva,ca)
   --loopback            bind, search and beacon on 127.0.0.1 only (overrides the EPICS_* lists)
+  --config-dir DIR      file paths given to the Root's built-in commands (LoadConfig, SaveConfig,
+                        SaveState, RemoteVariableDump, the config processes' ConfigFile) must
+                        resolve inside DIR; others are refused (default: the current directory)
   -h, --help            this help
 
 A module must export a Root (as 'root' or default) or a function createRoot() returning one.
@@ -40,6 +43,7 @@ const SPECS: OptSpec[] = [
   { long: 'read-on-get', value: true },
   { long: 'protocols', value: true },
   { long: 'loopback' },
+  { long: 'config-dir', value: true },
   { short: 'h', long: 'help' },
 ];
 
@@ -77,6 +81,8 @@ export interface ServeConfig {
   protocols: EpicsProtocol[];
   /** Serve, search and beacon on 127.0.0.1 only. */
   loopback: boolean;
+  /** Where file arguments of the Root's built-in commands must resolve (default: the current directory). */
+  configDir?: string;
 }
 
 const list = (v: string | true | undefined): string[] | undefined =>
@@ -119,6 +125,7 @@ export function parseServeArgs(argv: string[]): ServeConfig | 'help' {
     readOnGetMs,
     protocols: protocols as EpicsProtocol[],
     loopback: o.has('loopback'),
+    configDir: str('config-dir'),
   };
 }
 
@@ -185,6 +192,11 @@ export async function serveCommand(argv: string[], io: CliIO = stdio): Promise<n
     root = await loadRoot(config.tree);
   } catch (e) {
     return fail((e as Error).message);
+  }
+  if (config.configDir !== undefined) {
+    const dir = resolve(config.configDir);
+    if (!existsSync(dir) || !statSync(dir).isDirectory()) return fail(`--config-dir ${config.configDir}: not a directory`);
+    root.configDir = dir;
   }
   if (config.pvMapFile !== undefined) {
     try {
