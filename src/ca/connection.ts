@@ -20,7 +20,7 @@ import { CaConversionError, clientValueToNative, currentCount, nativeDbrType, sn
 import { decodeDbr, encodeDbrMessage } from './dbr.ts';
 import { CaStreamDecoder, DEFAULT_MAX_PAYLOAD_SIZE } from './framer.ts';
 import { encodeMessage, type CaFrame, type CaHeader, type CaMessage } from './messages.ts';
-import { RequestOrder } from './order.ts';
+import { RequestOrder } from '../util/request-order.ts';
 import type { CaClientInfo, CaPv, CaSource } from './source.ts';
 
 export type CaLogLevel = 'debug' | 'info' | 'warn' | 'error';

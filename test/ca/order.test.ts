@@ -19,7 +19,7 @@ import {
   type CaMessage,
   type CaValue,
 } from '../../src/ca/index.ts';
-import { RequestOrder } from '../../src/ca/order.ts';
+import { RequestOrder } from '../../src/util/request-order.ts';
 
 /** A promise the test resolves by hand. */
 function gate(): { promise: Promise<void>; open: () => void } {

@@ -26,7 +26,7 @@ import { CMD_NAME, Cmd, Ctrl, SEARCH_MUST_REPLY } from '../protocol.ts';
 import type { Logger } from './log.ts';
 import { MonitorOp } from './monitor.ts';
 import { createOperation, initOperation, type Operation } from './ops.ts';
-import { RequestOrder } from './order.ts';
+import { RequestOrder } from '../../util/request-order.ts';
 import type { SharedPV } from './shared-pv.ts';
 
 /** Where a connection's bytes go (a socket, or a test's buffer). */
