@@ -33,7 +33,7 @@
 //                      increment → target += argument (default 1); decrement likewise
 //                      toggle    → target := !target (Bool)
 //                      reset     → every writable variable under target (default: the root) back to its
-//                                  initial value
+//                                  initial value (not PyRogue's built-ins: PollEn, ForceWrite …)
 //                      readAll / writeAll → the whole tree
 //             target: a variable path (set/get/increment/decrement/toggle) or device path (reset),
 //                     absolute ('Demo.Dev.Gain') or from the root ('Dev.Gain')
@@ -47,7 +47,7 @@ import { LocalVariable } from './local-variable.ts';
 import { RemoteVariable, type BigEndianBase } from './remote-variable.ts';
 import { LinkVariable } from './link-variable.ts';
 import { LocalCommand, RemoteCommand, type RemoteCommandFunction } from './command.ts';
-import type { Node } from './node.ts';
+import { BUILTIN_GROUP, type Node } from './node.ts';
 import type { Base, Mode } from './types.ts';
 
 export class TreeYamlError extends Error {
@@ -320,6 +320,8 @@ async function stepBy(v: BaseVariable<unknown>, step: unknown, sign: 1 | -1): Pr
 async function resetToDefaults(root: Root, d: Device): Promise<void> {
   await root.updateGroup(async () => {
     for (const v of d.variableList) {
+      // the user's variables; PyRogue's built-ins (PollEn, ForceWrite, the config processes' settings) keep theirs
+      if (v.inGroup(BUILTIN_GROUP)) continue;
       if (v.mode !== 'RO' && (v instanceof LocalVariable || v instanceof RemoteVariable)) await v.set(v.default);
     }
   });

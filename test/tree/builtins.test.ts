@@ -6,7 +6,7 @@ import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  ConfigPathError, Device, LocalCommand, LocalVariable, LinkVariable, RemoteVariable, Root, PVTREE_VERSION, type BaseCommand,
+  ConfigPathError, Device, LocalCommand, LocalVariable, LinkVariable, RemoteVariable, Root, PVTREE_VERSION, loadTreeFromYaml, type BaseCommand,
 } from '../../src/tree/index.ts';
 import { SpyMemory, flush } from './helpers.ts';
 
@@ -293,4 +293,21 @@ test('Time counts seconds while running; LocalTime shows it as local time', { ti
     clearTimeout(keepAlive);
     await root.stop();
   }
+});
+
+test("a declarative tree's reset action restores the user's variables, not the built-ins", async () => {
+  const root = loadTreeFromYaml(`
+root: { name: B, pollEn: false }
+devices:
+  - name: S
+    variables: [ { name: Gain, value: 1.5 } ]
+    commands: [ { name: Defaults, action: reset } ]
+`);
+  await (root.getNode('S.Gain') as LocalVariable).set(3);
+  await (root.node('ForceWrite') as LocalVariable<boolean>).set(true);
+  await (root.getNode('LoadConfigProcess.ConfigFile') as LocalVariable<string>).set('x.yml');
+  await (root.getNode('S.Defaults') as BaseCommand).call();
+  assert.equal((root.getNode('S.Gain') as LocalVariable).value, 1.5);
+  assert.equal((root.node('ForceWrite') as LocalVariable).value, true);
+  assert.equal((root.getNode('LoadConfigProcess.ConfigFile') as LocalVariable).value, 'x.yml');
 });
