@@ -11,7 +11,7 @@ import {
   RemoteCommand,
   RemoteVariable,
   Root,
-} from '../src/tree/index.ts';
+} from 'pvtree';
 
 export function createRoot(): Root {
   const memory = new Emulate();

@@ -1,4 +1,5 @@
-// Runs every test/**/*.test.ts with node's test runner (Node 20 has no TS globbing of its own).
+// Runs every test/**/*.test.ts with node's test runner (Node 20 has no TS globbing of its own),
+// on the TypeScript sources through tsx (no build needed).
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -28,8 +29,11 @@ const env = {
   EPICS_CAS_INTF_ADDR_LIST: '127.0.0.1',
   EPICS_CAS_BEACON_ADDR_LIST: '127.0.0.1',
   EPICS_CAS_AUTO_BEACON_ADDR_LIST: 'NO',
+  // bin/pvtree.mjs spawned by tests runs the TypeScript sources under test, not dist/
+  PVTREE_FROM_SOURCE: '1',
 };
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {
+// --conditions: `import … from 'pvtree'` (examples/demo.ts) resolves to src/, as the tests' own imports
+const r = spawnSync(process.execPath, ['--conditions=pvtree-source', '--import', 'tsx', '--test', '--test-concurrency=2', ...files], {
   stdio: 'inherit',
   env,
 });

@@ -1,7 +1,7 @@
-// pvtree command-line entry: dispatches subcommands.
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { runClientCommand, stdio, usageOf, type CliIO } from './client-commands.ts';
+// pvtree command-line entry: dispatches subcommands. Each command's code is imported only when
+// that command runs, so `pvtree get` loads the pvAccess client and not the tree, the servers or
+// YAML (start-up time is what operators feel: bench/cli.ts).
+import type { CliIO } from './client-commands.ts';
 
 const CLIENT_COMMANDS = ['get', 'put', 'monitor', 'call', 'info', 'list'];
 
@@ -19,33 +19,36 @@ const USAGE =
   'The client commands read EPICS_PVA_ADDR_LIST, EPICS_PVA_AUTO_ADDR_LIST, EPICS_PVA_BROADCAST_PORT,\n' +
   'EPICS_PVA_NAME_SERVERS and EPICS_PVA_SERVER_PORT.\n';
 
-export async function main(argv: string[], io: CliIO = stdio): Promise<number> {
+/**
+ * Runs the `pvtree` command line with `argv` (the arguments after `pvtree`); resolves to the exit
+ * status. Output goes through `io` (default: standard output and error).
+ */
+export async function main(argv: string[], io?: CliIO): Promise<number> {
+  const out = io ? io.out : (s: string): void => void process.stdout.write(s);
+  const err = io ? io.err : (s: string): void => void process.stderr.write(s);
   const [cmd, ...args] = argv;
   if (!cmd || cmd === '-h' || cmd === '--help' || cmd === 'help') {
-    if (cmd === 'help' && args[0] && usageOf(args[0])) {
-      io.out(usageOf(args[0]));
+    if (cmd === 'help' && args[0] && CLIENT_COMMANDS.includes(args[0])) {
+      const { usageOf } = await import('./client-commands.ts');
+      out(usageOf(args[0]));
       return 0;
     }
-    (cmd ? io.out : io.err)(USAGE);
+    if (cmd === 'help' && args[0] === 'serve') {
+      const { SERVE_USAGE } = await import('./serve.ts');
+      out(SERVE_USAGE);
+      return 0;
+    }
+    (cmd ? out : err)(USAGE);
     return cmd ? 0 : 1;
   }
   if (cmd === 'serve') {
-    const serveFile = fileURLToPath(new URL('./serve.ts', import.meta.url));
-    if (!existsSync(serveFile)) {
-      io.err("pvtree: the 'serve' command is not available in this build\n");
-      return 1;
-    }
-    const spec = './serve.ts'; // not a literal import: the file may not exist yet
-    const mod = (await import(spec)) as {
-      serveCommand?: (args: string[], io: CliIO) => Promise<number> | number;
-    };
-    if (typeof mod.serveCommand !== 'function') {
-      io.err("pvtree: src/cli/serve.ts does not export serveCommand\n");
-      return 1;
-    }
-    return await mod.serveCommand(args, io);
+    const { serveCommand } = await import('./serve.ts');
+    return await serveCommand(args, io);
   }
-  if (CLIENT_COMMANDS.includes(cmd)) return runClientCommand(cmd, args, io);
-  io.err(`pvtree: unknown command '${cmd}'\n${USAGE}`);
+  if (CLIENT_COMMANDS.includes(cmd)) {
+    const { runClientCommand } = await import('./client-commands.ts');
+    return runClientCommand(cmd, args, io);
+  }
+  err(`pvtree: unknown command '${cmd}'\n${USAGE}`);
   return 1;
 }
