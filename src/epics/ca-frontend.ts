@@ -135,14 +135,7 @@ class VariableCaPv implements CaPv {
 
   async write(value: CaValue, _ctx: CaWriteContext): Promise<void> {
     const h = this.h;
-    let tree: unknown;
-    if (h.kind.kind === 'enum' && typeof value === 'number') tree = h.fromPvValue({ index: value });
-    else if (typeof value === 'string') tree = h.fromPvValue(value);
-    else if (typeof value === 'number') {
-      if (h.kind.kind === 'scalar' && h.kind.type === 'boolean') tree = value !== 0;
-      else tree = value;
-    } else tree = Array.from(value as ArrayLike<number | string>);
-    await h.set(tree);
+    await h.set(h.fromPlainValue(value as number | string | ArrayLike<number | string>));
   }
 
   subscribe(listener: (events: number) => void): () => void {

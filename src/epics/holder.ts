@@ -250,6 +250,22 @@ export class EpicsPvHolder {
     return raw;
   }
 
+  /**
+   * A plain value from a client that has no pvData (Channel Access, the web socket) → tree
+   * value: a number is an enum's choice index (a boolean's 0/1), a string goes through the display
+   * parser (enum choice names, '0x1f', '[1, 2]'), an array is the elements. Throws like fromPvValue.
+   */
+  fromPlainValue(value: number | string | boolean | ArrayLike<number | string>): unknown {
+    const k = this.kind;
+    if (k.kind === 'enum' && typeof value === 'number') return this.fromPvValue({ index: value });
+    if (typeof value === 'string') return this.fromPvValue(value);
+    if (typeof value === 'number' || typeof value === 'boolean') {
+      if (k.kind === 'scalar' && k.type === 'boolean') return typeof value === 'boolean' ? value : value !== 0;
+      return value;
+    }
+    return Array.from(value);
+  }
+
   private async put(put: PutRequest): Promise<void> {
     const v = this.variable;
     if (v.mode === 'RO') {
