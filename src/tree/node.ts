@@ -8,6 +8,11 @@ export interface NodeOptions {
   /** Shorthand for membership of the 'Hidden' group, as in PyRogue. */
   hidden?: boolean;
   groups?: string | string[];
+  /**
+   * Access security group (an ASG of the server's access security file) for this node and, unless
+   * they name their own, its children. Unset: the parent's; none up to the root: DEFAULT.
+   */
+  asg?: string;
 }
 
 /**
@@ -29,6 +34,8 @@ export class Node {
   readonly name: string;
   readonly description: string;
   private _groups: string[] = [];
+  /** Access security group named for this node itself (see NodeOptions.asg). */
+  asg: string | undefined;
   private _parent: Node | undefined;
   private _path: string;
   private _root: Root | undefined; // cached on attach: hot paths ask for it on every update
@@ -42,6 +49,7 @@ export class Node {
     this.name = opts.name;
     this.description = opts.description ?? '';
     this._path = opts.name;
+    this.asg = opts.asg;
     const g = opts.groups;
     if (g !== undefined) for (const x of typeof g === 'string' ? [g] : g) this.addToGroup(x);
     if (opts.hidden) this.addToGroup('Hidden');
@@ -53,6 +61,11 @@ export class Node {
   get groups(): readonly string[] { return this._groups; }
   get hidden(): boolean { return this._groups.includes('Hidden'); }
   set hidden(v: boolean) { if (v) this.addToGroup('Hidden'); else this.removeFromGroup('Hidden'); }
+  /** The access security group in force: this node's `asg`, else the nearest ancestor's. */
+  get accessGroup(): string | undefined {
+    for (let n: Node | undefined = this; n; n = n._parent) if (n.asg) return n.asg;
+    return undefined;
+  }
   /** Direct children in tree order. */
   get nodes(): ReadonlyMap<string, Node> { return this._nodes; }
 
