@@ -45,6 +45,8 @@ export interface RootOptions extends Omit<DeviceOptions, 'name'> {
   builtins?: boolean;
   /** Most SystemLog entries kept (default 1000, as PyRogue's maxLog). */
   maxLog?: number;
+  /** Most characters of SystemLog's JSON text (default 65536; oldest entries go first). */
+  maxLogBytes?: number;
   /**
    * Where the built-in commands' file arguments (LoadConfig, SaveConfig, SaveState,
    * RemoteVariableDump, the config processes' ConfigFile) must resolve; default: the current
@@ -81,7 +83,7 @@ export class Root extends Device {
     this._initWrite = opts.initWrite ?? false;
     this.onError = opts.onError ?? ((e, ctx) => console.error(`pvtree ${this.name}: ${ctx}: ${e.message}`));
     this._poll = new PollQueue(this);
-    this._log0 = new SystemLogBuffer(opts.maxLog ?? 1000);
+    this._log0 = new SystemLogBuffer(opts.maxLog ?? 1000, opts.maxLogBytes ?? 65536);
     this.configDir = opts.configDir;
     if (opts.builtins !== false) this._b = addRootBuiltins(this);
   }

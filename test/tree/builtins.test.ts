@@ -311,3 +311,20 @@ devices:
   assert.equal((root.node('ForceWrite') as LocalVariable).value, true);
   assert.equal((root.getNode('LoadConfigProcess.ConfigFile') as LocalVariable).value, 'x.yml');
 });
+
+test('SystemLog is bounded in size too: the oldest entries go first', async () => {
+  const root = new Root({ name: 'R', pollEn: false, maxLogBytes: 2000 });
+  await root.start();
+  try {
+    for (let i = 0; i < 50; i++) root._reportWarning(`warning number ${i} ${'x'.repeat(50)}`, 'R');
+    await flush();
+    const text = (root.node('SystemLog') as LocalVariable<string>).value;
+    assert.ok(text.length <= 2000, `${text.length} characters`);
+    const entries = JSON.parse(text) as { message: string }[];
+    assert.ok(entries.length > 5 && entries.length < 50);
+    assert.match(entries.at(-1)!.message, /^warning number 49 /);
+    assert.equal(root.systemLog.size, entries.length);
+  } finally {
+    await root.stop();
+  }
+});
