@@ -1,6 +1,7 @@
 // `npm run build` (and `prepare`): src/ → dist/.
 //  1. tsc -p tsconfig.build.json: ESM JavaScript, declarations and source maps for the library
-//     entry points (incremental: a rebuild with nothing changed takes a few seconds).
+//     entry points (incremental: a rebuild with nothing changed takes a few seconds; a changed
+//     tsconfig starts from an empty dist/).
 //  2. Outputs whose source is gone are deleted, so the package never ships a removed module.
 //  3. esbuild bundles the command line's entry (src/cli/main.ts with the client commands) into the
 //     one file bin/pvtree.mjs runs, dist/cli/pvtree.js: `pvtree get` then loads one module instead
@@ -19,6 +20,14 @@ const src = join(root, 'src');
 const dist = join(root, 'dist');
 const BUNDLE = 'cli/pvtree.js';
 
+// a changed compiler configuration invalidates every output (incremental builds would keep files
+// the new settings no longer make)
+const info = join(dist, '.tsbuildinfo');
+const mtime = (p) => (existsSync(p) ? statSync(p).mtimeMs : 0);
+if (existsSync(dist) && ['tsconfig.json', 'tsconfig.build.json'].some((f) => mtime(join(root, f)) > mtime(info))) {
+  rmSync(dist, { recursive: true, force: true });
+}
+
 const tsc = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], {
   stdio: 'inherit',
   cwd: root,
@@ -28,9 +37,9 @@ if (tsc.status !== 0) {
   process.exit(tsc.status ?? 1);
 }
 
-/** The source a dist file was made from: a.js, a.js.map, a.d.ts, a.d.ts.map → a.ts. */
+/** The source a dist file was made from: a.js, a.js.map, a.d.ts → a.ts. */
 function sourceOf(rel) {
-  const m = /^(.*?)(\.d\.ts\.map|\.d\.ts|\.js\.map|\.js)$/.exec(rel);
+  const m = /^(.*?)(\.d\.ts|\.js\.map|\.js)$/.exec(rel);
   return m ? `${m[1]}.ts` : undefined;
 }
 
