@@ -16,6 +16,8 @@ export interface BlockMember {
   readonly overlapEn?: boolean;
   /** Extra attempts for a failed transaction (Rogue's retryCount); the block takes the largest. */
   readonly retryCount?: number;
+  /** Constructed with an explicit initial value, which the first write of the block carries. */
+  readonly hasDefault?: boolean;
   /** The block has fresh bits from hardware: decode and notify. `now` is the read time (ms). */
   _blockRead(now: number): void;
   _setBlock(b: Block | undefined): void;
@@ -48,10 +50,11 @@ export class Block {
   readonly retryCount: number;
   /**
    * Holds values not yet written to hardware (Rogue's stale flag): set when a member is staged
-   * without a write, cleared when a write starts. Every block starts stale, so the first write of
-   * a tree (initWrite, a config load) carries every value.
+   * without a write, cleared when a write starts. A block starts stale when a writable member was
+   * given an initial `value` (as Rogue's defaults), so initWrite or the first WriteAll / config load
+   * writes it; registers nobody gave a value are not written with zeros.
    */
-  stale = true;
+  stale: boolean;
   // Transactions on one block run one at a time (PyRogue's block lock): a write's verify must
   // not see a later write, and a read must not land between a write and its verify.
   // Uncontended, taking the lock costs no promise.
@@ -100,6 +103,7 @@ export class Block {
     this.woMask = wo;
     this.verifyMask = vf;
     this.retryCount = retry;
+    this.stale = members.some((m) => m.hasDefault && m.mode !== 'RO');
     this.readable = members.filter((m) => m.mode !== 'WO');
   }
 

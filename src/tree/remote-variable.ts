@@ -43,6 +43,8 @@ export class RemoteVariable<T = Value> extends BaseVariable<T> implements BlockM
   readonly retryCount: number;
   /** Stored most significant byte first. */
   readonly bigEndian: boolean;
+  /** Constructed with `value` (its block is written by initWrite / the first WriteAll). */
+  readonly hasDefault: boolean;
   /** The constructor's value (what a reset restores). */
   readonly default: T;
   private _block: Block | undefined;
@@ -55,6 +57,7 @@ export class RemoteVariable<T = Value> extends BaseVariable<T> implements BlockM
     super(opts, DEFAULT_DISP[base]);
     this.bigEndian = be || !!opts.bigEndian;
     this.overlapEn = !!opts.overlapEn;
+    this.hasDefault = opts.value !== undefined;
     this.retryCount = opts.retryCount ?? 0;
     if (!Number.isInteger(this.retryCount) || this.retryCount < 0) throw new VariableError(`RemoteVariable ${opts.name}: retryCount must be a non-negative integer`);
     if (!Number.isInteger(opts.offset) || opts.offset < 0) throw new VariableError(`RemoteVariable ${opts.name}: offset must be a non-negative integer`);

@@ -255,3 +255,24 @@ print(json.dumps(out))`], { input: yml, encoding: 'utf8', timeout: 20000 });
   await root.setYaml(yml);
   assert.deepEqual(d.variables.map((v) => v.valueDisp), before);
 });
+
+test('a load writes the blocks it changed (and ones holding an unwritten initial value), not the rest', async () => {
+  const t = simpleTree();
+  const withDefault = new RemoteVariable({ name: 'Preset', offset: 0x40, value: 0x99 });
+  t.dev.add(withDefault);
+  const mem = t.mem;
+  const writes: number[] = [];
+  const orig = mem.doTransaction.bind(mem);
+  mem.doTransaction = async (tr) => { if (tr.type === 'write') writes.push(tr.address); return orig(tr); };
+  mem.writeBytes(0x1014, new Uint8Array([0x55, 0, 0, 0])); // Chan[1] holds something in hardware
+  await t.root.setYaml('LocalRoot:\n  SimpleDev:\n    Chan[0]: 0x1\n');
+  assert.deepEqual(writes.sort(), [0x1010, 0x1040], 'Chan[0] and the preset; no zeros over Chan[1]');
+  assert.equal(t.word(0x1014), 0x55);
+  writes.length = 0;
+  await t.root.setYaml('LocalRoot:\n  SimpleDev:\n    Chan[0]: 0x2\n');
+  assert.deepEqual(writes, [0x1010]);
+  writes.length = 0;
+  await (t.root.node('ForceWrite') as LocalVariable<boolean>).set(true);
+  await t.root.setYaml('LocalRoot:\n  SimpleDev:\n    Chan[0]: 0x3\n');
+  assert.ok(writes.includes(0x1014) && writes.length > 5, 'ForceWrite: every block');
+});
