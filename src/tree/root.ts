@@ -34,7 +34,7 @@ export interface RootOptions extends Omit<DeviceOptions, 'name'> {
   pollEn?: boolean;
   /** Read all hardware right after start. */
   initRead?: boolean;
-  /** Write all values right after start. */
+  /** Right after start, write the values not yet written (registers given an initial value; all with ForceWrite). */
   initWrite?: boolean;
   /** Called for errors nobody awaits (polling, listeners); default console.error. */
   onError?: (err: Error, context: string) => void;
