@@ -4,7 +4,7 @@
 // alarm), and register / device arrays by their bracketed PV names.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Device, LocalVariable, RemoteVariable, Root } from '../../src/tree/index.ts';
@@ -218,5 +218,45 @@ test('register and device arrays: PV names keep the brackets (<base>:R:D:Chan[1]
     assert.equal((root.getNode('R.D.Sub[1].Gain') as LocalVariable).value, 9);
   } finally {
     await s.close();
+  }
+});
+
+test('LoadConfigProcess / SaveConfigProcess from a client: set ConfigFile, Start, watch Progress and Message', { timeout: 20000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pvtree-epics-proc-'));
+  writeFileSync(join(dir, 'big.yml'), 'R:\n  D:\n    Reg: 0xbeef\n    Chan[*]: 0x3\n');
+  const mem = new SpyMemory();
+  const { root, reg } = board(mem, dir);
+  const s = await serve(root);
+  const msg = collect(s.client, 'test:R:LoadConfigProcess:Message');
+  const progress = collect(s.client, 'test:R:LoadConfigProcess:Progress');
+  try {
+    await s.client.put('test:R:LoadConfigProcess:ConfigFile', 'big.yml');
+    await s.client.rpc('test:R:LoadConfigProcess:Start', {});
+    await msg.next((v) => v.get('value') === 'Done');
+    await progress.next((v) => v.get('value') === 1);
+    assert.equal(reg.value, 0xbeef);
+    assert.equal((await s.client.get('test:R:LoadConfigProcess:Running')).get('value'), false);
+    // an escaping path ends in an error message, not a load
+    await s.client.put('test:R:LoadConfigProcess:ConfigFile', '../big.yml');
+    const from = msg.values.length;
+    await s.client.put('test:R:LoadConfigProcess:Start', 1);
+    const err = await msg.next((v) => String(v.get('value')).startsWith('Error:'), from);
+    assert.match(String(err.get('value')), /outside the config directory/);
+    // save to a string and read it back over pvAccess
+    await s.client.put('test:R:SaveConfigProcess:SaveMode', 'String');
+    const smsg = collect(s.client, 'test:R:SaveConfigProcess:Message');
+    await s.client.rpc('test:R:SaveConfigProcess:Start', {});
+    await smsg.next((v) => v.get('value') === 'Done');
+    smsg.close();
+    assert.match(String((await s.client.get('test:R:SaveConfigProcess:YamlString')).get('value')), /Reg: 0xbeef/);
+    // RemoteVariableDump writes Rogue's dump inside the config directory
+    const path = String((await s.client.rpc('test:R:RemoteVariableDump', { arg: 'regs.txt' })).get('value'));
+    assert.equal(path, join(dir, 'regs.txt'));
+    assert.match(readFileSync(path, 'utf8'), /^R\.D\.Count = \d+\nR\.D\.Reg = 48879\n/);
+  } finally {
+    msg.close();
+    progress.close();
+    await s.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -124,3 +124,43 @@ print(json.dumps(out))
     rmSync(base, { recursive: true, force: true });
   }
 });
+
+test('CA (pyepics): an operator runs LoadConfigProcess and watches Running / Progress / Message', { timeout: 90000 }, async (t) => {
+  if (!havePyepics) return t.skip(SKIP_PYEPICS);
+  const dir = mkdtempSync(join(tmpdir(), 'pvtree-ca-proc-'));
+  writeFileSync(join(dir, 'c.yml'), 'R:\n  D:\n    Reg: 0x1234\n');
+  const mem = new SpyMemory();
+  const { root, reg } = board(mem, dir);
+  const s = await serveCa(root, { protocols: ['ca'] });
+  try {
+    const { o, r } = await py(
+      s.caPort,
+      `
+P = 'test:R:LoadConfigProcess:'
+seen = []
+msg = epics.PV(P + 'Message', callback=lambda value=None, **kw: seen.append(value))
+msg.wait_for_connection(5)
+out = {'file': p(P + 'ConfigFile', 'c.yml'), 'start': p(P + 'Start', 1)}
+t0 = time.time()
+while 'Done' not in seen and time.time() - t0 < 20:
+    time.sleep(0.05)
+out['seen'] = seen
+out['progress'] = g(P + 'Progress')
+out['running'] = g(P + 'Running', as_string=True)
+out['mode'] = g(P + 'LoadMode', as_string=True)
+print(json.dumps(out))
+`,
+      60000,
+    );
+    assert.equal(o.file, 1, r.stderr);
+    assert.equal(o.start, 1);
+    assert.ok((o.seen as string[]).includes('Running') && (o.seen as string[]).at(-1) === 'Done', JSON.stringify(o.seen));
+    assert.equal(o.progress, 1);
+    assert.equal(o.running, 'False');
+    assert.equal(o.mode, 'File');
+    assert.equal(reg.value, 0x1234);
+  } finally {
+    await s.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
