@@ -206,9 +206,11 @@ export class CaServerConnection {
         return;
       case 'clientName':
         this.userName = m.name;
+        if (this.channels.size) this.recomputeAccess();
         return;
       case 'hostName':
         this.hostName = m.name;
+        if (this.channels.size) this.recomputeAccess();
         return;
       case 'echo':
         this.send({ kind: 'echo' });
@@ -301,19 +303,46 @@ export class CaServerConnection {
     }
     let sid = this.nextSid++ >>> 0;
     while (this.channels.has(sid)) sid = this.nextSid++ >>> 0;
-    const access = CA_ACCESS_READ | (pv.writable ? CA_ACCESS_WRITE : 0);
+    const access = this.accessOf(pv);
     const order = new RequestOrder((e) => this.log('error', `ca: request on ${name} from ${this.who()} failed: ${(e as Error).message}`));
     const ch: Channel = { sid, cid, name, pv, subscriptions: new Set(), access, unwatch: noop, order };
     this.channels.set(sid, ch);
     ch.unwatch = pv.subscribe((events) => {
       if ((events & DBE_PROPERTY) === 0 || this.closed) return;
-      const now = CA_ACCESS_READ | (pv.writable ? CA_ACCESS_WRITE : 0);
-      if (now === ch.access || this.channels.get(ch.sid) !== ch) return;
-      ch.access = now;
-      this.send({ kind: 'accessRights', cid: ch.cid, access: now });
+      if (this.channels.get(ch.sid) === ch) this.updateAccess(ch);
     });
     this.send({ kind: 'accessRights', cid, access });
     this.send({ kind: 'createChanReply', dataType: nativeDbrType(pv.nativeType), count: pv.maxCount, cid, sid });
+  }
+
+  /** This client's rights on a PV: the PV's per-client answer, else READ and WRITE when writable. */
+  private accessOf(pv: CaPv): number {
+    if (!pv.accessRights) return CA_ACCESS_READ | (pv.writable ? CA_ACCESS_WRITE : 0);
+    try {
+      return pv.accessRights(this.clientInfo()) & (CA_ACCESS_READ | CA_ACCESS_WRITE);
+    } catch (e) {
+      this.log('error', `ca: access check for ${this.who()} failed: ${(e as Error).message}; no access`);
+      return 0;
+    }
+  }
+
+  /**
+   * Re-evaluates the rights on one channel; when they changed, sends ACCESS_RIGHTS and, as rsrv
+   * does, one event to each subscription: the value when READ came back, ECA_NORDACCESS when it went.
+   */
+  private updateAccess(ch: Channel): void {
+    const now = this.accessOf(ch.pv);
+    if (now === ch.access) return;
+    const readMoved = ((now ^ ch.access) & CA_ACCESS_READ) !== 0;
+    ch.access = now;
+    this.send({ kind: 'accessRights', cid: ch.cid, access: now });
+    if (readMoved) for (const sub of ch.subscriptions) this.post(sub);
+  }
+
+  /** Re-evaluates this client's rights on every channel (the rules, or the client's names, changed). */
+  recomputeAccess(): void {
+    if (this.closed) return;
+    for (const ch of [...this.channels.values()]) this.updateAccess(ch);
   }
 
   private dropChannel(ch: Channel): void {
@@ -371,6 +400,10 @@ export class CaServerConnection {
       this.send({ kind: 'readNotifyReply', dataType, count, status: bad.status, ioid, data: new Uint8Array(0) });
       return;
     }
+    if ((ch.access & CA_ACCESS_READ) === 0) {
+      this.send({ kind: 'readNotifyReply', dataType, count, status: ECA.NORDACCESS, ioid, data: new Uint8Array(0) });
+      return;
+    }
     const pv = ch.pv;
     if (!pv.refresh) {
       this.sendBytes(this.encodeReply(CaCommand.READ_NOTIFY, pv, dataType, count, ioid));
@@ -397,12 +430,16 @@ export class CaServerConnection {
       if (notify) this.send({ kind: 'writeNotifyReply', dataType, count, status, ioid });
     };
     const pv = ch.pv;
-    if (!pv.writable) {
+    const denied = (message = `${ch.name}: write access denied`): void => {
       if (notify) reply(ECA.NOWTACCESS);
-      else this.sendError(header, ch.cid, ECA.NOWTACCESS, `${ch.name}: write access denied`);
-      return;
-    }
+      else this.sendError(header, ch.cid, ECA.NOWTACCESS, message);
+    };
+    // with per-client access the PV's write() decides (and may log the refusal); a request that
+    // cannot even be decoded is refused here when the client has no write access anyway
+    const mayWrite = pv.accessRights ? (ch.access & CA_ACCESS_WRITE) !== 0 : pv.writable;
+    if (!mayWrite && !pv.accessRights) return denied();
     if (dataType === DBR.PUT_ACKT || dataType === DBR.PUT_ACKS || dataType === DBR.CLASS_NAME) {
+      if (!mayWrite) return denied();
       const msg = `${ch.name}: writing DBR type ${dataType} (alarm acknowledgement / class name) is not supported`;
       this.sendError(header, ch.cid, ECA.PUTFAIL, msg);
       reply(ECA.PUTFAIL);
@@ -412,6 +449,7 @@ export class CaServerConnection {
     // than the PV holds are cut to its length (no count check).
     const bad = dbrRequestError(ch, dataType);
     if (bad) {
+      if (!mayWrite) return denied();
       this.sendError(header, ch.cid, bad.status, bad.message);
       reply(bad.status);
       return;
@@ -421,6 +459,7 @@ export class CaServerConnection {
       const dbr = decodeDbr(dataType, count, m.data);
       value = clientValueToNative(pv.nativeType, pv.maxCount, pv.metadata(), dbrValueType(dataType), dbr.value);
     } catch (e) {
+      if (!mayWrite) return denied();
       const msg = `${ch.name}: ${(e as Error).message}`;
       const status = e instanceof CaConversionError ? ECA.PUTFAIL : ECA.BADCOUNT;
       this.sendError(header, ch.cid, status, msg);
@@ -448,6 +487,7 @@ export class CaServerConnection {
       },
       (e: unknown) => {
         if (this.closed) return;
+        if ((e as { accessDenied?: unknown } | null)?.accessDenied === true) return denied((e as Error).message);
         const msg = `${ch.name}: ${e instanceof Error ? e.message : String(e)}`;
         this.log('info', `ca: put to ${ch.name} from ${this.who()} failed: ${msg}`);
         this.sendError(header, ch.cid, ECA.PUTFAIL, msg);
@@ -502,6 +542,8 @@ export class CaServerConnection {
 
   private onEvent(sub: Subscription, events: number): void {
     if (this.closed || (events & sub.mask) === 0 || this.subscriptions.get(sub.id) !== sub) return;
+    // without read access the subscription is quiet (rsrv disables it) until access comes back
+    if ((sub.channel.access & CA_ACCESS_READ) === 0) return;
     this.post(sub);
   }
 
@@ -517,6 +559,19 @@ export class CaServerConnection {
 
   private sendUpdate(sub: Subscription): void {
     sub.dirty = false;
+    if ((sub.channel.access & CA_ACCESS_READ) === 0) {
+      // as rsrv's no_read_access_event: the status says why, the payload is zeroed
+      const count = sub.count || sub.channel.pv.maxCount;
+      this.sendBytes(
+        encodeDbrMessage(
+          { command: CaCommand.EVENT_ADD, dataType: sub.dataType, count, parameter1: ECA.NORDACCESS, parameter2: sub.id },
+          sub.dataType,
+          { value: [] },
+          count,
+        ),
+      );
+      return;
+    }
     this.sendBytes(this.encodeReply(CaCommand.EVENT_ADD, sub.channel.pv, sub.dataType, sub.count, sub.id));
   }
 

@@ -294,6 +294,14 @@ export class CaServer {
     this.boundUdpPort = 0;
   }
 
+  /**
+   * Re-evaluates every client's access rights on every channel (after the access rules changed):
+   * ACCESS_RIGHTS goes out where they moved, and subscriptions follow READ.
+   */
+  recomputeAccess(): void {
+    for (const c of this.connections) c.conn.recomputeAccess();
+  }
+
   /** Sends SERVER_DISCONN for every channel open on `pv` (e.g. after removing it from the source). */
   disconnectPv(pv: CaPv): void {
     for (const c of this.connections) c.conn.disconnectChannelsFor(pv);

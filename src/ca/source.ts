@@ -74,9 +74,18 @@ export interface CaPv {
    * Applies a client write. The value is already converted to the native type:
    * a scalar (number, or string for 'string' PVs; enum index for 'enum') when
    * maxCount is 1, else an array (number[] or string[]). Reject with an Error to
-   * refuse: the client sees ECA_PUTFAIL and the error message.
+   * refuse: the client sees ECA_PUTFAIL and the error message; an Error whose
+   * `accessDenied` property is true is answered ECA_NOWTACCESS instead.
    */
   write(value: CaValue, context: CaWriteContext): Promise<void>;
+  /**
+   * Optional per-client access (access security): CA_ACCESS_READ | CA_ACCESS_WRITE for this client.
+   * Without it every client may read, and write when `writable`. With it the server sends these
+   * rights, refuses reads and subscriptions without READ (ECA_NORDACCESS), and leaves every write
+   * to write() (which must refuse with an `accessDenied` error, so refusals can be audited there).
+   * Call CaServer.recomputeAccess() when the answers may have changed.
+   */
+  accessRights?(client: CaClientInfo): number;
   /**
    * Optional: called before a read (READ_NOTIFY) is answered, so the PV can fetch a fresher value
    * (e.g. from hardware). A rejection is logged and the read answered with the current value.
