@@ -60,6 +60,10 @@ export class Block {
   // Uncontended, taking the lock costs no promise.
   private _busy = false;
   private readonly _waiters: (() => void)[] = [];
+  // Bits a member encoded for a write that has not copied the shadow yet: a read completing
+  // meanwhile (its transaction started first) must not overwrite them.
+  private _staged: Uint8Array | undefined;
+  private _masks: Map<BlockMember, Uint8Array> | undefined;
 
   constructor(
     readonly host: BlockHost,
@@ -166,6 +170,22 @@ export class Block {
     else this._busy = false;
   }
 
+  /**
+   * @internal `m` just encoded a value its caller is about to write: keep those bits over any
+   * read that completes before the write copies the shadow.
+   */
+  _stage(m: BlockMember): void {
+    if (!this._busy) return; // the write takes the lock at once: nothing can land in between
+    let mask = (this._masks ??= new Map()).get(m);
+    if (!mask) {
+      mask = new Uint8Array(this.size);
+      m.field.markBits(mask);
+      this._masks.set(m, mask);
+    }
+    const st = (this._staged ??= new Uint8Array(this.size));
+    for (let i = 0; i < mask.length; i++) st[i] |= mask[i];
+  }
+
   /** False while the owning device is disabled: no transaction is issued. */
   get enabled(): boolean {
     return this.host.enabled !== false;
@@ -180,8 +200,13 @@ export class Block {
       const data = new Uint8Array(this.size);
       await this.attempt('read', () => this.xfer('read', data));
       const wo = this.woMask;
-      if (wo) for (let i = 0; i < data.length; i++) this.shadow[i] = (this.shadow[i] & wo[i]) | (data[i] & ~wo[i]);
-      else this.shadow.set(data);
+      const st = this._staged;
+      if (wo || st) {
+        for (let i = 0; i < data.length; i++) {
+          const keep = (wo ? wo[i] : 0) | (st ? st[i] : 0);
+          this.shadow[i] = (this.shadow[i] & keep) | (data[i] & ~keep);
+        }
+      } else this.shadow.set(data);
       // decode every member before anyone is told, so links see a consistent block
       const now = Date.now();
       const root = this.host.root;
@@ -205,6 +230,7 @@ export class Block {
     else this._busy = true;
     try {
       this.stale = false;
+      this._staged = undefined; // what was staged goes out with this write
       if (!this.enabled) return;
       const data = this.shadow.slice();
       const vm = this.verifyMask;

@@ -25,7 +25,8 @@ export {
 } from './command.ts';
 export { Block, BlockError } from './block.ts';
 export { Field, type FieldLayout } from './field.ts';
-export { type Memory, type Transaction, type TransactionType, MemoryError } from './memory/interface.ts';
+export { type Memory, type Transaction, type TransactionType, MemoryError, LinkDownError } from './memory/interface.ts';
+export { SrpV3Memory, type SrpV3MemoryOptions, parseSrpV3Url, SRPV3_DEFAULT_PORT } from './memory/srpv3.ts';
 export { Emulate, type EmulateOptions } from './memory/emulate.ts';
 export { Hub, type HubOptions } from './memory/hub.ts';
 export {

@@ -115,6 +115,7 @@ export class RemoteVariable<T = Value> extends BaseVariable<T> implements BlockM
     const old = this._value;
     this.field.encode(b.shadow, b.view, v as Value);
     if (opts?.write !== false) {
+      b._stage(this);
       try {
         await b.write(opts?.verify ?? this.verifyEn);
       } catch (e) {
@@ -131,6 +132,7 @@ export class RemoteVariable<T = Value> extends BaseVariable<T> implements BlockM
     const b = this._blk();
     const old = this._value;
     this.field.encode(b.shadow, b.view, v as Value);
+    b._stage(this);
     try {
       await b.write(false, 'post');
     } catch (e) {
