@@ -23,9 +23,14 @@ import { encodeMessage, type CaFrame, type CaHeader, type CaMessage } from './me
 import { RequestOrder } from '../util/request-order.ts';
 import type { CaClientInfo, CaPv, CaSource } from './source.ts';
 
+/** Severity of a message a {@link CaServerConnection} logs. */
 export type CaLogLevel = 'debug' | 'info' | 'warn' | 'error';
+/** Where a {@link CaServerConnection} sends its log messages. */
 export type CaLogger = (level: CaLogLevel, message: string) => void;
 
+/**
+ * What a {@link CaServerConnection} writes to: the socket of one client circuit, or a test double.
+ */
 export interface CaConnectionTransport {
   /**
    * Queues bytes for the peer. Returns false when the transport is congested;
@@ -37,6 +42,7 @@ export interface CaConnectionTransport {
   close(reason: string): void;
 }
 
+/** Settings of one Channel Access client circuit ({@link CaServerConnection}). */
 export interface CaConnectionOptions {
   source: CaSource;
   /** The server's TCP port, reported in SEARCH replies sent over this circuit. */
@@ -90,6 +96,12 @@ function dbrRequestError(ch: Channel, dataType: number, count?: number): { statu
   return undefined;
 }
 
+/**
+ * One Channel Access client circuit, sans-I/O: bytes from the client go in ({@link
+ * CaServerConnection.receive}), replies and monitor updates go out through the transport.
+ * Channels, subscriptions, access rights and the order of requests per channel live here; {@link
+ * CaServer} adds the sockets.
+ */
 export class CaServerConnection {
   private readonly decoder: CaStreamDecoder;
   private readonly channels = new Map<number, Channel>();

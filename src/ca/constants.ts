@@ -18,6 +18,7 @@ export const MAX_STRING_SIZE = 40;
 export const MAX_UNITS_SIZE = 8;
 /** Number and length of enum state strings in GR/CTRL_ENUM. */
 export const MAX_ENUM_STATES = 16;
+/** Bytes of one enum state string in DBR_GR_ENUM / DBR_CTRL_ENUM (25 characters and the NUL). */
 export const MAX_ENUM_STRING_SIZE = 26;
 
 /** Command codes (the first 16-bit field of every header). */
@@ -51,10 +52,12 @@ export const CaCommand = {
   CREATE_CH_FAIL: 26,
   SERVER_DISCONN: 27,
 } as const;
+/** A Channel Access command code (a value of {@link CaCommand}). */
 export type CaCommandCode = (typeof CaCommand)[keyof typeof CaCommand];
 
 /** SEARCH / NOT_FOUND "reply" flag carried in the data type field. */
 export const SEARCH_DO_REPLY = 10;
+/** SEARCH flag: a server that does not have the name stays silent. */
 export const SEARCH_DONT_REPLY = 5;
 
 /** Server address value meaning "the address this reply came from / this circuit". */
@@ -62,12 +65,16 @@ export const CA_ADDRESS_USE_SENDER = 0xffffffff;
 
 /** Access rights bits (ACCESS_RIGHTS parameter 2). */
 export const CA_ACCESS_READ = 1;
+/** ACCESS_RIGHTS bit: the client may write. */
 export const CA_ACCESS_WRITE = 2;
 
 /** Monitor event mask bits. */
 export const DBE_VALUE = 1;
+/** Monitor event mask bit: archive (log) deadband crossed. */
 export const DBE_LOG = 2;
+/** Monitor event mask bit: alarm state changed. */
 export const DBE_ALARM = 4;
+/** Monitor event mask bit: a property (units, limits, enum strings …) changed. */
 export const DBE_PROPERTY = 8;
 
 /** CA status codes (ECA_*): (message number << 3) | severity. */
@@ -79,6 +86,7 @@ const K_SUCCESS = 1;
 const K_ERROR = 2;
 const K_INFO = 3;
 const K_FATAL = 6;
+/** Channel Access status codes by name (ECA_NORMAL …), as caerr.h defines them. */
 export const ECA = {
   NORMAL: defmsg(K_SUCCESS, 0),
   ALLOCMEM: defmsg(K_WARNING, 6),
@@ -153,9 +161,13 @@ export const DBR = {
 
 /** The 7 value types, indexed by their plain DBR code. */
 export const DBR_VALUE_TYPES = ['string', 'short', 'float', 'enum', 'char', 'long', 'double'] as const;
+/** The value type of a DBR type: string, short, float, enum, char, long or double. */
 export type DbrValueType = (typeof DBR_VALUE_TYPES)[number];
 /** The 5 structure families, indexed by (dbrType / 7). */
 export const DBR_FAMILIES = ['plain', 'sts', 'time', 'gr', 'ctrl'] as const;
+/**
+ * The structure family of a DBR type: plain, sts (status), time, gr (graphics) or ctrl (control).
+ */
 export type DbrFamily = (typeof DBR_FAMILIES)[number];
 /** Highest code of the regular families (DBR_CTRL_DOUBLE). */
 export const DBR_LAST = 34;
@@ -181,6 +193,9 @@ export function isValidDbrType(dbrType: number): boolean {
 
 /** Alarm severities. */
 export const NO_ALARM = 0;
+/** Alarm severity MINOR. */
 export const MINOR_ALARM = 1;
+/** Alarm severity MAJOR. */
 export const MAJOR_ALARM = 2;
+/** Alarm severity INVALID. */
 export const INVALID_ALARM = 3;

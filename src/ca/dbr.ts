@@ -138,6 +138,7 @@ function readNumber(dv: DataView, offset: number, type: DbrValueType): number {
 
 /** GR limit fields in wire order; CTRL adds the two control limits. */
 export const LIMITS_GR = ['upperDisplay', 'lowerDisplay', 'upperAlarm', 'upperWarning', 'lowerWarning', 'lowerAlarm'] as const;
+/** CTRL limit fields in wire order: the GR limits, then the upper and lower control limits. */
 export const LIMITS_CTRL = [...LIMITS_GR, 'upperControl', 'lowerControl'] as const;
 
 /**

@@ -16,13 +16,19 @@ import {
 /** Default bound on a single payload (like EPICS_CA_MAX_ARRAY_BYTES; 16 MiB). */
 export const DEFAULT_MAX_PAYLOAD_SIZE = 16 * 1024 * 1024;
 
+/** A complete message cut from the stream, or why the stream is broken. */
 export type CaFrameResult = { ok: true; frame: CaFrame } | { ok: false; error: CaProtocolError };
 
+/** Settings of a {@link CaFramer}. */
 export interface CaFramerOptions {
   /** Largest payload accepted; a bigger one is an error (bounds allocation). */
   maxPayloadSize?: number;
 }
 
+/**
+ * Cuts a Channel Access TCP byte stream into messages (standard and extended headers), however the
+ * bytes arrive.
+ */
 export class CaFramer {
   readonly maxPayloadSize: number;
   private readonly hdr = new Uint8Array(CA_EXTENDED_HEADER_SIZE);

@@ -68,6 +68,7 @@ export function charsToText(v: CaValue): string {
   }
 }
 
+/** Settings of a `NAME.$` long-string view of a PV. */
 export interface CaLongStringOptions {
   /** Element count; default longStringCount() of the base PV's value now. */
   maxCount?: number;

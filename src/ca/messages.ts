@@ -9,6 +9,7 @@
 
 import { CA_EXTENDED_HEADER_SIZE, CA_HEADER_SIZE, CaCommand } from './constants.ts';
 
+/** The fields of a Channel Access message header (standard or extended). */
 export interface CaHeader {
   command: number;
   payloadSize: number;
@@ -38,6 +39,7 @@ export class CaProtocolError extends Error {
     this.code = code;
   }
 }
+/** Why bytes could not be read as a Channel Access message. */
 export type CaProtocolErrorCode =
   | 'payload-too-large'
   | 'truncated'
@@ -88,6 +90,7 @@ function get32(b: Uint8Array, o: number): number {
   return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
 }
 
+/** A decoded header and its length, or how many bytes are still needed. */
 export type HeaderParse =
   | { ok: true; header: CaHeader; headerLength: number; extended: boolean }
   | { ok: false; needed: number };
@@ -160,6 +163,7 @@ export function decodeCString(b: Uint8Array): string {
 // ---------------------------------------------------------------------------
 // Typed messages
 
+/** A decoded Channel Access message, one variant per command (`kind`). */
 export type CaMessage =
   /** Both directions. priority in dataType, minor version in count, p1 = sequence number (UDP). */
   | { kind: 'version'; priority: number; minorVersion: number; sequence: number }
@@ -206,6 +210,7 @@ export type CaMessage =
   | { kind: 'repeaterConfirm'; repeaterAddress: number }
   | { kind: 'unknown'; header: CaHeader; payload: Uint8Array };
 
+/** The `kind` of a {@link CaMessage}. */
 export type CaMessageKind = CaMessage['kind'];
 
 function f(command: number, dataType: number, count: number, p1: number, p2: number) {
@@ -401,6 +406,7 @@ export function decodeMessage(frame: CaFrame, dir: CaDirection): CaMessage {
   }
 }
 
+/** What decoding a frame gives: the message, or the protocol error. */
 export type CaDecodeResult = { ok: true; message: CaMessage; frame: CaFrame } | { ok: false; error: CaProtocolError };
 
 /** decodeMessage that never throws. */

@@ -18,8 +18,13 @@ const EPHEMERAL_RETRIES = 20;
 /** Unsent bytes above which a connection counts as congested (monitor updates squash). */
 const CONGESTION_BYTES = 256 * 1024;
 
+/** Environment variables the Channel Access server reads (EPICS_CAS_* / EPICS_CA_*). */
 export type CaEnv = Record<string, string | undefined>;
 
+/**
+ * Settings of a {@link CaServer}; what is not given comes from the EPICS_CAS_* / EPICS_CA_*
+ * environment.
+ */
 export interface CaServerOptions {
   source: CaSource;
   /** TCP and UDP port. Default: EPICS_CAS_SERVER_PORT, else EPICS_CA_SERVER_PORT, else 5064. 0 = ephemeral. */
@@ -169,6 +174,10 @@ interface Listener {
   bcast?: dgram.Socket;
 }
 
+/**
+ * A Channel Access server on Node sockets: a UDP search responder, beacons, and a TCP circuit
+ * ({@link CaServerConnection}) per client, serving the PVs of a {@link CaSource}.
+ */
 export class CaServer {
   readonly source: CaSource;
   readonly config: CaServerConfig;

@@ -19,6 +19,7 @@ export interface CaTimestamp {
  */
 export type CaValue = number | string | ArrayLike<number> | readonly string[];
 
+/** A PV's value with its alarm and time stamp, as a read or a monitor update sends it. */
 export interface CaPvSnapshot {
   value: CaValue;
   /** Alarm condition (epicsAlarmCondition): 0 NO_ALARM, 3 HIHI, 4 HIGH, 5 LOLO, 6 LOW, 7 STATE, ... */
@@ -28,6 +29,10 @@ export interface CaPvSnapshot {
   timestamp: CaTimestamp;
 }
 
+/**
+ * Display and control properties of a PV (units, precision, limits, enum strings) for the GR and
+ * CTRL DBR types.
+ */
 export interface CaPvMetadata {
   units?: string;
   precision?: number;
@@ -59,6 +64,10 @@ export interface CaWriteContext {
   notify: boolean;
 }
 
+/**
+ * One PV as the Channel Access server sees it: native type and count, the current snapshot,
+ * metadata, writes and change notifications.
+ */
 export interface CaPv {
   readonly nativeType: CaNativeType;
   /** Maximum element count (1 for scalars). */
@@ -104,6 +113,7 @@ export interface CaClientInfo {
   host?: string;
 }
 
+/** What a {@link CaServer} serves: finds PVs by name. */
 export interface CaSource {
   /**
    * Finds a PV by name; called for every SEARCH (UDP and TCP) and CREATE_CHAN, so
@@ -135,6 +145,7 @@ export class StaticCaSource implements CaSource {
   }
 }
 
+/** Initial settings of a {@link CaMemoryPv}. */
 export interface CaMemoryPvOptions {
   type: CaNativeType;
   value: CaValue;

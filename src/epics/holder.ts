@@ -15,6 +15,7 @@ import { parseTypeStr, type BaseCommand, type BaseVariable, type VariableValue }
 import { parseScalar, splitArray } from '../tree/format.ts';
 import { alarmOf, displayFormOf, pvKindOf, scalarTypeOfTypeStr, type PvKind } from './type-map.ts';
 
+/** Per-PV settings of the bridge. */
 export interface HolderOptions {
   /** Read hardware on a client get when the cached value is older than this (ms). */
   readOnGetMs?: number;
@@ -37,6 +38,11 @@ function num(v: number | bigint | undefined, type: ScalarType, dflt: number, onB
   }
 }
 
+/**
+ * Serves one tree Variable as a pvAccess PV (an NTScalar, NTScalarArray or NTEnum with alarm, time
+ * stamp, display and control): follows the variable's updates, turns client puts into tree sets,
+ * and reads hardware on a get when asked to.
+ */
 export class EpicsPvHolder {
   readonly pv: SharedPV;
   readonly type: Structure;

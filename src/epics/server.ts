@@ -7,8 +7,13 @@ import type { CaServer, CaServerOptions } from '../ca/index.ts';
 import { CaFrontend } from './ca-frontend.ts';
 import { EpicsCommandHolder, EpicsPvHolder, type HolderOptions } from './holder.ts';
 
+/** A protocol {@link EpicsPvServer} can serve: pvAccess or Channel Access. */
 export type EpicsProtocol = 'pva' | 'ca';
 
+/**
+ * What {@link EpicsPvServer} serves and how: the PV name prefix, the tree, group filters or an
+ * explicit name map, and the protocol servers' settings.
+ */
 export interface EpicsPvServerOptions {
   /** PV name prefix in automatic mode: `<base>:<path with dots as colons>`. */
   base: string;

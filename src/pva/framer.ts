@@ -12,8 +12,13 @@ import {
 } from './protocol.ts';
 import { ProtocolError, type Frame } from './messages.ts';
 
+/** Largest message (after joining segments) a {@link Framer} accepts by default: 64 MiB. */
 export const DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
 
+/**
+ * Cuts a pvAccess TCP byte stream into frames (header and payload), joins segmented messages and
+ * reports malformed input as a {@link ProtocolError}, however the bytes arrive.
+ */
 export class Framer {
   private pending: Buffer[] = [];
   private pendingBytes = 0;

@@ -47,6 +47,7 @@ export interface Frame {
   controlValue: number;
 }
 
+/** Bytes that are not a valid pvAccess message; returned, never thrown, by the decoders. */
 export class ProtocolError {
   readonly type = 'error' as const;
   constructor(readonly message: string, readonly command = -1) {}
@@ -61,11 +62,13 @@ export const isControl = (f: Frame): boolean => (f.flags & FLAG_CONTROL) !== 0;
 
 // ---------------------------------------------------------------- message shapes
 
+/** A channel as a client names it in CREATE_CHANNEL: its client id and name. */
 export interface ChannelRef {
   cid: number;
   name: string;
 }
 
+/** A decoded pvAccess message, one variant per command (`type`). */
 export type PvaMessage =
   | { type: 'setByteOrder'; bigEndian: boolean }
   | { type: 'markTotalBytes'; total: number }
@@ -92,6 +95,7 @@ export type PvaMessage =
   | { type: 'originTag'; address: string }
   | { type: 'unknown'; command: number; payload: Buffer };
 
+/** A server beacon (BEACON): the server's GUID, change count and address. */
 export interface BeaconMsg {
   type: 'beacon';
   guid: Buffer;
@@ -104,6 +108,7 @@ export interface BeaconMsg {
   status: AnyValue | null;
 }
 
+/** The client's CONNECTION_VALIDATION reply: buffer sizes, QoS and the authentication chosen. */
 export interface ValidationReplyMsg {
   type: 'validationReply';
   bufferSize: number;
@@ -114,6 +119,7 @@ export interface ValidationReplyMsg {
   data: AnyValue | null;
 }
 
+/** A client's SEARCH: sequence number, reply address and the channels looked for. */
 export interface SearchMsg {
   type: 'search';
   sequence: number;
@@ -124,6 +130,7 @@ export interface SearchMsg {
   channels: ChannelRef[];
 }
 
+/** A server's SEARCH_RESPONSE: its GUID and address, and which of the searched channels it has. */
 export interface SearchResponseMsg {
   type: 'searchResponse';
   guid: Buffer;
@@ -135,6 +142,7 @@ export interface SearchResponseMsg {
   cids: number[];
 }
 
+/** The commands of channel operations: GET, PUT, PUT_GET, MONITOR and RPC. */
 export type OpCommand = Cmd.GET | Cmd.PUT | Cmd.PUT_GET | Cmd.MONITOR | Cmd.RPC;
 
 /** Client → server GET / PUT / PUT_GET / MONITOR / RPC. */

@@ -1,15 +1,25 @@
 // pvAccess protocol constants: header layout, command codes, flags and sub-commands.
 
+/** First byte of every pvAccess header. */
 export const PVA_MAGIC = 0xca;
+/** Protocol version pvtree speaks (and puts in every header). */
 export const PVA_VERSION = 2;
+/** Bytes of a pvAccess message header. */
 export const HEADER_SIZE = 8;
 
+/** Header flag: a control message (no payload; the size field carries a value). */
 export const FLAG_CONTROL = 0x01;
+/** Header flags that say where a segment belongs in a segmented message. */
 export const FLAG_SEGMENT_MASK = 0x30;
+/** Header flag: first segment of a segmented message. */
 export const FLAG_SEGMENT_FIRST = 0x10;
+/** Header flag: last segment of a segmented message. */
 export const FLAG_SEGMENT_LAST = 0x20;
+/** Header flags: a middle segment of a segmented message. */
 export const FLAG_SEGMENT_MIDDLE = 0x30;
+/** Header flag: sent by a server. */
 export const FLAG_SERVER = 0x40;
+/** Header flag: the payload is big-endian. */
 export const FLAG_BIG_ENDIAN = 0x80;
 
 /** Application message commands. */
@@ -39,6 +49,7 @@ export const enum Cmd {
   ORIGIN_TAG = 0x16,
 }
 
+/** Command names by code, for logs and errors. */
 export const CMD_NAME: Record<number, string> = {
   0x00: 'BEACON', 0x01: 'CONNECTION_VALIDATION', 0x02: 'ECHO', 0x03: 'SEARCH', 0x04: 'SEARCH_RESPONSE',
   0x05: 'AUTHNZ', 0x06: 'ACL_CHANGE', 0x07: 'CREATE_CHANNEL', 0x08: 'DESTROY_CHANNEL',
@@ -58,18 +69,30 @@ export const enum Ctrl {
 
 /** Sub-command bits of GET/PUT/PUT_GET/MONITOR/RPC requests. */
 export const SUB_INIT = 0x08;
+/** Sub-command bit: end the operation. */
 export const SUB_DESTROY = 0x10;
+/** Sub-command bit: fetch the current value (PUT) or start (MONITOR, with SUB_PROCESS). */
 export const SUB_GET = 0x40; // PUT: fetch current value; MONITOR start = 0x44
+/** Sub-command bit: start or stop a MONITOR. */
 export const SUB_PROCESS = 0x04; // MONITOR: start/stop
+/** Sub-command bit: fetch the value put (PUT_GET), or acknowledge updates (pipelined MONITOR). */
 export const SUB_GET_PUT = 0x80; // PUT_GET: fetch put value; MONITOR: pipeline ack
+/** MONITOR sub-command: start sending updates. */
 export const MONITOR_START = 0x44;
+/** MONITOR sub-command: stop sending updates. */
 export const MONITOR_STOP = 0x04;
+/** MONITOR sub-command: acknowledge updates (flow control). */
 export const MONITOR_ACK = 0x80;
 
 /** SEARCH flags. */
 export const SEARCH_MUST_REPLY = 0x01;
+/**
+ * SEARCH flag: the search was sent unicast (a server that gets it may forward it to the others on
+ * the host).
+ */
 export const SEARCH_UNICAST = 0x80;
 
+/** Severity of a MESSAGE sent to a client. */
 export const enum MessageType {
   INFO = 0,
   WARNING = 1,

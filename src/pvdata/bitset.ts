@@ -1,6 +1,10 @@
 // A growable bit set with the pvAccess wire form (Size of byte count, then 64-bit words in the
 // stream's byte order, then the trailing bytes least significant first) used by pvxs and pvAccessCPP.
 
+/**
+ * A growable set of bit numbers, serialized as pvData's BitSet (the changed-fields mask of partial
+ * updates).
+ */
 export class BitSet {
   private words: Uint32Array;
 

@@ -3,6 +3,7 @@
 // so a decoder checks `reader.ok` once at the end instead of guarding every field.
 import { BitSet } from './bitset.ts';
 
+/** Whether this machine is little-endian. */
 export const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 const utf8 = new TextDecoder('utf-8');
@@ -10,6 +11,10 @@ const utf8 = new TextDecoder('utf-8');
 /** Arrays of at least this many bytes are decoded into unpooled, uninitialised memory. */
 const LARGE_ARRAY = 64 * 1024;
 
+/**
+ * A growable byte buffer with pvData's primitive encodings (sizes, strings, scalars, arrays) in
+ * either byte order.
+ */
 export class Writer {
   buf: Buffer;
   view: DataView;
@@ -183,6 +188,10 @@ export function swapBytes(buf: Uint8Array, start: number, nbytes: number, width:
   }
 }
 
+/**
+ * Reads pvData's primitive encodings from a buffer in either byte order; running past the end
+ * throws.
+ */
 export class Reader {
   readonly buf: Buffer;
   private dv: DataView | undefined;

@@ -399,6 +399,7 @@ export function decodeStructurePartial(r: Reader, s: PVStructure, mask: BitSet, 
 
 // ---------------------------------------------------------------- status
 
+/** Status of a pvAccess operation: OK, WARNING, ERROR or FATAL. */
 export const enum StatusType {
   OK = 0,
   WARNING = 1,
@@ -406,12 +407,14 @@ export const enum StatusType {
   FATAL = 3,
 }
 
+/** A pvAccess status: its type, message and call tree. */
 export interface Status {
   type: StatusType;
   message: string;
   callTree: string;
 }
 
+/** The OK status (encoded as the single byte 0xff). */
 export const STATUS_OK: Status = Object.freeze({ type: StatusType.OK, message: '', callTree: '' });
 
 export function statusError(message: string, callTree = ''): Status {

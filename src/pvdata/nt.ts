@@ -21,17 +21,25 @@ import { PVStructure } from './value.ts';
 
 // ---------------------------------------------------------------- ids and constants
 
+/** Type id of NTScalar. */
 export const NT_SCALAR = 'epics:nt/NTScalar:1.0';
+/** Type id of NTScalarArray. */
 export const NT_SCALAR_ARRAY = 'epics:nt/NTScalarArray:1.0';
+/** Type id of NTEnum. */
 export const NT_ENUM = 'epics:nt/NTEnum:1.0';
+/** Type id of NTURI (RPC arguments). */
 export const NT_URI = 'epics:nt/NTURI:1.0';
+/** Type id of NTTable. */
 export const NT_TABLE = 'epics:nt/NTTable:1.0';
+/** Type id of NTNDArray. */
 export const NT_NDARRAY = 'epics:nt/NTNDArray:1.0';
+/** Type id of NTAttribute. */
 export const NT_ATTRIBUTE = 'epics:nt/NTAttribute:1.0';
 
 /** alarm_t.severity */
 export const AlarmSeverity = Object.freeze({ NONE: 0, MINOR: 1, MAJOR: 2, INVALID: 3, UNDEFINED: 4 } as const);
 export type AlarmSeverity = (typeof AlarmSeverity)[keyof typeof AlarmSeverity];
+/** Names of the alarm severities, by number. */
 export const ALARM_SEVERITY_NAMES: readonly string[] = Object.freeze(['NONE', 'MINOR', 'MAJOR', 'INVALID', 'UNDEFINED']);
 
 /** alarm_t.status as the normative types number it (not the CA/database alarm condition). */
@@ -39,6 +47,7 @@ export const AlarmStatus = Object.freeze({
   NONE: 0, DEVICE: 1, DRIVER: 2, RECORD: 3, DB: 4, CONF: 5, UNDEFINED: 6, CLIENT: 7,
 } as const);
 export type AlarmStatus = (typeof AlarmStatus)[keyof typeof AlarmStatus];
+/** Names of the alarm status values, by number. */
 export const ALARM_STATUS_NAMES: readonly string[] = Object.freeze([
   'NONE', 'DEVICE', 'DRIVER', 'RECORD', 'DB', 'CONF', 'UNDEFINED', 'CLIENT',
 ]);
@@ -47,6 +56,10 @@ export const ALARM_STATUS_NAMES: readonly string[] = Object.freeze([
 export const DISPLAY_FORMS: readonly string[] = Object.freeze([
   'Default', 'String', 'Binary', 'Decimal', 'Hex', 'Exponential', 'Engineering',
 ]);
+/**
+ * display.form.index values: how a client should show a number (Default, String, Binary, Decimal,
+ * Hex, Exponential, Engineering).
+ */
 export const DisplayForm = Object.freeze({
   DEFAULT: 0, STRING: 1, BINARY: 2, DECIMAL: 3, HEX: 4, EXPONENTIAL: 5, ENGINEERING: 6,
 } as const);
@@ -56,8 +69,11 @@ export const POSIX_TIME_AT_EPICS_EPOCH = 631152000;
 
 // ---------------------------------------------------------------- common sub-structures
 
+/** The alarm_t structure: severity, status, message. */
 export const alarmType: Structure = struct('alarm_t', { severity: 'int', status: 'int', message: 'string' });
+/** The time_t structure: secondsPastEpoch, nanoseconds, userTag. */
 export const timeType: Structure = struct('time_t', { secondsPastEpoch: 'long', nanoseconds: 'int', userTag: 'int' });
+/** The enum_t structure: index and choices. */
 export const enumType: Structure = struct('enum_t', { index: 'int', choices: 'string[]' });
 
 const NUMERIC = new Set<ScalarType>(['byte', 'short', 'int', 'long', 'ubyte', 'ushort', 'uint', 'ulong', 'float', 'double']);
@@ -181,6 +197,7 @@ export function ntScalarArray(valueType: ScalarType, opts: NTScalarOptions = {})
 
 // ---------------------------------------------------------------- NTEnum
 
+/** Which optional fields an NTEnum type gets. */
 export interface NTEnumOptions {
   /** display { description } as pvxs and QSRV2 include it. Default true. */
   display?: boolean;
@@ -256,6 +273,7 @@ export function ntURIValue(
 
 // ---------------------------------------------------------------- NTTable
 
+/** One column of an NTTable: its name and element type. */
 export interface TableColumn {
   name: string;
   type: ScalarType;
@@ -353,6 +371,7 @@ export function isNT(t: FieldDesc | undefined, name: string): boolean {
 
 // ---------------------------------------------------------------- time_t and alarm_t helpers
 
+/** A time_t value. */
 export interface TimeStampValue {
   /** Seconds since the POSIX epoch (1970-01-01 UTC). */
   secondsPastEpoch: bigint;
@@ -423,6 +442,7 @@ export function getTimeStamp(v: PVStructure, path = 'timeStamp'): TimeStampValue
   return v.get(path) as TimeStampValue;
 }
 
+/** An alarm_t value. */
 export interface AlarmValue {
   severity: number;
   status: number;

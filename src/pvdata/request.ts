@@ -6,6 +6,7 @@ import { BitSet } from './bitset.ts';
 import { Structure, scalar, type FieldDesc, type Member } from './types.ts';
 import { PVStructure } from './value.ts';
 
+/** A pvRequest that cannot be parsed or does not fit the type it selects from. */
 export class RequestError extends Error {
   override name = 'RequestError';
 }
@@ -239,6 +240,7 @@ function optionType(v: string | number | boolean | bigint): FieldDesc {
 /** Options given to buildRequest: strings like the text form, or typed values as pvxs's API sends them. */
 export type RequestOptionValue = string | number | boolean | bigint;
 
+/** A pvRequest given as data instead of text: fields and record options. */
 export interface RequestSpec {
   /** Dotted field paths for `field` (empty or absent: everything). */
   fields?: readonly string[];
@@ -334,6 +336,7 @@ export function formatRequest(req: PVStructure): string {
 
 // ---------------------------------------------------------------- request → mask and options
 
+/** The record options of a pvRequest (`record[queueSize=4,pipeline=true]` …). */
 export interface RequestOptions {
   /** Monitor queue depth. */
   queueSize?: number;
@@ -349,6 +352,7 @@ export interface RequestOptions {
   raw: Record<string, RequestOptionValue>;
 }
 
+/** What a pvRequest selects of a type: the field mask, and the options. */
 export interface RequestMask {
   /** Selected fields of the target and all their descendants; bit 0 too when everything is selected. */
   mask: BitSet;

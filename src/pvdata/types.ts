@@ -2,6 +2,7 @@
 // structure and union arrays. Structures precompute their depth-first field numbering, which is
 // both the BitSet numbering on the wire and the index into a value's storage.
 
+/** The pvData scalar types. */
 export type ScalarType =
   | 'boolean'
   | 'byte'
@@ -16,6 +17,7 @@ export type ScalarType =
   | 'double'
   | 'string';
 
+/** Every {@link ScalarType}. */
 export const SCALAR_TYPES: readonly ScalarType[] = [
   'boolean', 'byte', 'short', 'int', 'long', 'ubyte', 'ushort', 'uint', 'ulong', 'float', 'double', 'string',
 ];
@@ -36,6 +38,7 @@ export const SCALAR_CODE: Record<ScalarType, number> = {
   string: 0x60,
 };
 
+/** Scalar type by its type-code byte. */
 export const CODE_SCALAR: Map<number, ScalarType> = new Map(
   Object.entries(SCALAR_CODE).map(([k, v]) => [v, k as ScalarType]),
 );
@@ -51,6 +54,7 @@ export const SCALAR_CNAME: Record<ScalarType, string> = {
   ushort: 'uint16_t', uint: 'uint32_t', ulong: 'uint64_t', float: 'float', double: 'double', string: 'string',
 };
 
+/** Description of a scalar field. */
 export interface ScalarDesc {
   readonly kind: 'scalar';
   readonly type: ScalarType;
@@ -58,6 +62,7 @@ export interface ScalarDesc {
   readonly bound?: number;
 }
 
+/** Description of a scalar array field. */
 export interface ScalarArrayDesc {
   readonly kind: 'scalarArray';
   readonly type: ScalarType;
@@ -66,25 +71,30 @@ export interface ScalarArrayDesc {
   readonly fixed?: boolean;
 }
 
+/** A named field of a structure or union. */
 export interface Member {
   readonly name: string;
   readonly type: FieldDesc;
 }
 
+/** Description of a variant union field (`any`): each value carries its own type. */
 export interface AnyDesc {
   readonly kind: 'any';
 }
 
+/** Description of an array of structures. */
 export interface StructureArrayDesc {
   readonly kind: 'structureArray';
   readonly element: Structure;
 }
 
+/** Description of an array of unions. */
 export interface UnionArrayDesc {
   readonly kind: 'unionArray';
   readonly element: UnionDesc;
 }
 
+/** Description of a (regular) union: an id and the members it can hold. */
 export class UnionDesc {
   readonly kind = 'union' as const;
   readonly index: ReadonlyMap<string, number>;
@@ -107,6 +117,10 @@ export interface LayoutEntry {
   readonly parent: number;
 }
 
+/**
+ * Description of a structure: its id and fields, with the depth-first field numbering that BitSets
+ * and values use. Built with {@link struct}.
+ */
 export class Structure {
   readonly kind = 'structure' as const;
   readonly layout: readonly LayoutEntry[];
@@ -151,6 +165,7 @@ export class Structure {
   }
 }
 
+/** Description of any pvData field. */
 export type FieldDesc = ScalarDesc | ScalarArrayDesc | Structure | UnionDesc | AnyDesc | StructureArrayDesc | UnionArrayDesc;
 
 // ---- builders ----
@@ -170,6 +185,7 @@ export function scalarArray(type: ScalarType): ScalarArrayDesc {
   return arrayCache.get(type)!;
 }
 
+/** The variant union (`any`) description. */
 export const ANY: AnyDesc = Object.freeze({ kind: 'any' });
 
 /** A field given as a type name ('double', 'string[]', 'any') or a description. */

@@ -10,11 +10,14 @@ import {
   type UnionDesc,
 } from './types.ts';
 
+/** A scalar's value: 64-bit integers are bigints. */
 export type ScalarValue = boolean | number | bigint | string;
+/** The typed arrays numeric scalar arrays are held in. */
 export type TypedNumberArray =
   | Int8Array | Int16Array | Int32Array | BigInt64Array
   | Uint8Array | Uint16Array | Uint32Array | BigUint64Array
   | Float32Array | Float64Array;
+/** A scalar array's value. */
 export type ArrayValue = TypedNumberArray | boolean[] | string[];
 
 /** A union's value: which member is selected (by index) and that member's value. */
@@ -35,6 +38,7 @@ type TypedCtor = {
   BYTES_PER_ELEMENT: number;
 };
 
+/** The typed array class of each numeric scalar type. */
 export const ARRAY_CTOR: Partial<Record<ScalarType, TypedCtor>> = {
   byte: Int8Array as unknown as TypedCtor,
   short: Int16Array as unknown as TypedCtor,
@@ -206,6 +210,11 @@ export function coerce(t: FieldDesc, v: unknown): unknown {
   }
 }
 
+/**
+ * A value of a {@link Structure}: fields read and written by dotted path (`get('value')`,
+ * `set('alarm.severity', 2)`), with the set of fields changed since the last clearChanged() (what
+ * a partial update sends).
+ */
 export class PVStructure {
   readonly data: unknown[];
   /** Fields assigned since the last clearChanged(), by depth-first offset. */

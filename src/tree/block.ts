@@ -36,10 +36,15 @@ export interface BlockHost {
   readonly path?: string;
 }
 
+/** A hardware access of a block failed (the transaction's error, a verify mismatch, a timeout). */
 export class BlockError extends Error {
   override name = 'BlockError';
 }
 
+/**
+ * Consecutive registers read and written in one memory transaction: the shadow copy of the bytes
+ * that the variables and commands placed in it share.
+ */
 export class Block {
   readonly shadow: Uint8Array;
   readonly view: DataView;

@@ -8,6 +8,7 @@ import type { Block, BlockMember } from './block.ts';
 import type { Device } from './device.ts';
 import type { Root } from './root.ts';
 
+/** What a command's function is called with: the root, its device, the command and the argument. */
 export interface CommandArgs<A> {
   root: Root | undefined;
   dev: Device | undefined;
@@ -15,6 +16,7 @@ export interface CommandArgs<A> {
   arg: A | undefined;
 }
 
+/** Options common to every command. */
 export interface CommandOptions<A> extends NodeOptions {
   /** typeStr-like name of the argument ('Int32', 'Float64', 'str' …); checked when parseable. */
   argType?: string;
@@ -28,6 +30,10 @@ function tryParse(t: string | undefined): TypeInfo | undefined {
   try { return parseTypeStr(t); } catch { return undefined; }
 }
 
+/**
+ * A command of the tree: something a client can run, with an optional typed argument (PyRogue's
+ * BaseCommand).
+ */
 export abstract class BaseCommand<A = unknown, R = unknown> extends Node {
   readonly argType: string | undefined;
   readonly retType: string | undefined;
@@ -75,10 +81,18 @@ export abstract class BaseCommand<A = unknown, R = unknown> extends Node {
   protected abstract _invoke(arg: A | undefined): Promise<R>;
 }
 
+/** Options of a {@link LocalCommand}: its function. */
 export interface LocalCommandOptions<A, R> extends CommandOptions<A> {
   function: (args: CommandArgs<A>) => R | Promise<R>;
 }
 
+/**
+ * A command that runs a function of the program (PyRogue's LocalCommand).
+ *
+ * ```ts
+ * dev.add(new LocalCommand({ name: 'Reset', function: async ({ dev }) => { … } }));
+ * ```
+ */
 export class LocalCommand<A = unknown, R = unknown> extends BaseCommand<A, R> {
   private readonly _fn: LocalCommandOptions<A, R>['function'];
 
@@ -93,8 +107,12 @@ export class LocalCommand<A = unknown, R = unknown> extends BaseCommand<A, R> {
   }
 }
 
+/**
+ * What a {@link RemoteCommand} does when run, usually through its helpers (toggle, pulse, set …).
+ */
 export type RemoteCommandFunction = (args: CommandArgs<unknown> & { cmd: RemoteCommand }) => unknown;
 
+/** Options of a {@link RemoteCommand}: where its bits are, and its function. */
 export interface RemoteCommandOptions extends CommandOptions<unknown> {
   offset: number;
   bitSize?: number | number[];
@@ -104,6 +122,7 @@ export interface RemoteCommandOptions extends CommandOptions<unknown> {
   function?: RemoteCommandFunction;
 }
 
+/** A command that acts on a register (PyRogue's RemoteCommand): toggle, pulse or write its bits. */
 export class RemoteCommand extends BaseCommand<unknown, unknown> implements BlockMember {
   /** Commands are write-only registers: reads never overwrite their bits. */
   readonly mode = 'WO' as const;

@@ -5,6 +5,7 @@
 import { realpathSync, statSync, readdirSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, basename } from 'node:path';
 
+/** A configuration file path that leaves the allowed directory. */
 export class ConfigPathError extends Error {
   override name = 'ConfigPathError';
 }

@@ -5,6 +5,10 @@
 import { Process, type ProcessOptions } from './process.ts';
 import { LocalVariable } from './local-variable.ts';
 
+/**
+ * A process that loads configuration files into the tree (PyRogue's LoadConfig process): file
+ * list, load mode, progress.
+ */
 export class LoadConfigProcess extends Process {
   readonly loadMode: LocalVariable<number>;
   readonly configFile: LocalVariable<string>;
@@ -54,6 +58,9 @@ export class LoadConfigProcess extends Process {
   }
 }
 
+/**
+ * A process that saves the tree's configuration or state to a file (PyRogue's SaveConfig process).
+ */
 export class SaveConfigProcess extends Process {
   readonly dataType: LocalVariable<number>;
   readonly saveMode: LocalVariable<number>;

@@ -10,6 +10,7 @@ import { RemoteVariable, type RemoteVariableOptions } from './remote-variable.ts
 import { LinkVariable } from './link-variable.ts';
 import { matchArrayNodes, splitArrayKey } from './node-match.ts';
 
+/** Options of a {@link Device}. */
 export interface DeviceOptions extends NodeOptions {
   /** Byte offset from the parent device's address (or from memBase's 0 when memBase is given). */
   offset?: number;
@@ -60,6 +61,16 @@ export async function settleAll(ps: Promise<unknown>[]): Promise<void> {
   if (bad.length > 1) throw new AggregateError(bad.map((b) => b.reason), `${bad.length} transactions failed: ${String(bad[0].reason?.message ?? bad[0].reason)}`);
 }
 
+/**
+ * A group of variables, commands and sub-devices at an address (PyRogue's Device): registers are
+ * placed at `offset` from the parent's base, on the memory given or inherited.
+ *
+ * ```ts
+ * const dev = new Device({ name: 'Fpga', offset: 0x1000 });
+ * root.add(dev);
+ * dev.add(new RemoteVariable({ name: 'Version', offset: 0x0, bitSize: 32, mode: 'RO' }));
+ * ```
+ */
 export class Device extends Node implements BlockHost {
   readonly offset: number;
   readonly memBase: Memory | undefined;

@@ -26,6 +26,10 @@ export interface EnableVariableOptions {
   deps?: readonly BaseVariable<any>[];
 }
 
+/**
+ * The `enable` variable every Device has: True, False, or ParentFalse / ExtDepFalse when a parent
+ * or a dependency is disabled. A disabled device does no hardware access.
+ */
 export class EnableVariable extends BaseVariable<EnableState> {
   readonly typeInfo: TypeInfo = INFO;
   private _own: boolean;

@@ -68,6 +68,10 @@ function fastKind(info: TypeInfo, bits: number): Fast {
   return `${info.base === 'UInt' ? 'u' : 'i'}${bits}` as Fast;
 }
 
+/**
+ * Where a variable's bits are in its block: bit offsets and sizes (several ranges for split
+ * fields), and array layout.
+ */
 export interface FieldLayout {
   bitOffset: number | number[];
   bitSize: number | number[];
@@ -78,6 +82,7 @@ export interface FieldLayout {
   bigEndian?: boolean;
 }
 
+/** Reads and writes a variable's bits (and array elements) in a block's shadow bytes. */
 export class Field {
   readonly ranges: readonly BitRange[];
   /** Bits of one value (scalar) or one element (array). */

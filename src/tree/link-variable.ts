@@ -5,12 +5,15 @@ import { BaseVariable, type GetOptions, type SetOptions, type VariableOptions } 
 import { type TypeInfo, type Value, type ValueInput, VariableError, coerceValue, inferTypeStr, parseTypeStr } from './types.ts';
 import type { Device } from './device.ts';
 
+/** What a {@link LinkVariable}'s linkedGet is called with. */
 export interface LinkedGetArgs<T> { dev: Device | undefined; var: LinkVariable<T>; read: boolean }
+/** What a {@link LinkVariable}'s linkedSet is called with. */
 export interface LinkedSetArgs<T> { dev: Device | undefined; var: LinkVariable<T>; value: T; write: boolean }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyVariable = BaseVariable<any>;
 
+/** Options of a {@link LinkVariable}: an alias, or linkedGet / linkedSet over its dependencies. */
 export interface LinkVariableOptions<T = Value> extends VariableOptions<T> {
   /** Plain alias of another variable: get/set pass through; disp, enum, units, limits are inherited. */
   variable?: AnyVariable;
@@ -29,6 +32,10 @@ function inherit<T>(opts: LinkVariableOptions<T>): LinkVariableOptions<T> {
   } as LinkVariableOptions<T>;
 }
 
+/**
+ * A variable computed from others (PyRogue's LinkVariable): an alias of one variable, or functions
+ * over its dependencies, updated when they change.
+ */
 export class LinkVariable<T = Value> extends BaseVariable<T> {
   readonly dependencies: readonly AnyVariable[];
   private readonly _variable: AnyVariable | undefined;

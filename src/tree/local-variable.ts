@@ -4,9 +4,12 @@ import { BaseVariable, type GetOptions, type SetOptions, type VariableOptions } 
 import { type Stored, type TypeInfo, type Value, type ValueInput, VariableError, coerceValue, inferTypeStr, newArray, parseTypeStr, valuesEqual } from './types.ts';
 import type { Device } from './device.ts';
 
+/** What a {@link LocalVariable}'s localSet is called with. */
 export interface LocalSetArgs<T> { dev: Device | undefined; var: LocalVariable<T>; value: Stored<T>; changed: boolean }
+/** What a {@link LocalVariable}'s localGet is called with. */
 export interface LocalGetArgs<T> { dev: Device | undefined; var: LocalVariable<T> }
 
+/** Options of a {@link LocalVariable}. */
 export interface LocalVariableOptions<T = Value> extends VariableOptions<T> {
   /** Called on every set with the new value (already stored); throwing undoes the set. */
   localSet?: (args: LocalSetArgs<T>) => void | Promise<void>;
@@ -23,6 +26,14 @@ function zeroOf(info: TypeInfo): unknown {
   }
 }
 
+/**
+ * A variable held by the program, not in hardware (PyRogue's LocalVariable): its type comes from
+ * `typeStr` or the initial value; localSet / localGet hook in code.
+ *
+ * ```ts
+ * dev.add(new LocalVariable({ name: 'Gain', value: 1.5, units: 'dB', minimum: 0, maximum: 10 }));
+ * ```
+ */
 export class LocalVariable<T = Value> extends BaseVariable<Stored<T>> {
   readonly typeInfo: TypeInfo;
   /** The initial value, restored by resetToDefault(). */

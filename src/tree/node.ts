@@ -2,6 +2,7 @@
 
 import type { Root } from './root.ts';
 
+/** Options common to every node. */
 export interface NodeOptions {
   name: string;
   description?: string;
@@ -24,12 +25,15 @@ export const BUILTIN_GROUP = 'Builtin';
 
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*(\[\d+\])*$/;
 
+/** A misuse of the tree: a bad name, a duplicate child, adding after start … */
 export class NodeError extends Error {
   override name = 'NodeError';
 }
 
+/** One group name, a list of them, or none. */
 export type GroupSpec = string | readonly string[] | null | undefined;
 
+/** A named element of the tree (PyRogue's Node): a path, a description, groups, and children. */
 export class Node {
   readonly name: string;
   readonly description: string;

@@ -7,6 +7,7 @@ import { LocalVariable } from './local-variable.ts';
 import type { BaseVariable } from './variable.ts';
 import type { Root } from './root.ts';
 
+/** What a {@link Process}'s function is called with. */
 export interface ProcessFunctionArgs {
   root: Root | undefined;
   dev: Process;
@@ -14,6 +15,7 @@ export interface ProcessFunctionArgs {
   arg: unknown;
 }
 
+/** Options of a {@link Process}. */
 export interface ProcessOptions extends DeviceOptions {
   /** The work; its result goes to returnVariable. Without one (and no _process override) a 100 s demo count runs, as in PyRogue. */
   function?: (args: ProcessFunctionArgs) => unknown;
@@ -23,6 +25,10 @@ export interface ProcessOptions extends DeviceOptions {
   returnVariable?: BaseVariable<any>;
 }
 
+/**
+ * A long-running job in the tree (PyRogue's Process): Start / Stop commands, Running, Progress and
+ * Message variables, and an optional argument and return value.
+ */
 export class Process extends Device {
   readonly running: LocalVariable<boolean>;
   readonly progress: LocalVariable<number>;

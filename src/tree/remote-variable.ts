@@ -9,6 +9,10 @@ import type { Device } from './device.ts';
 /** Rogue's big-endian models: the value's bytes are reversed in memory. */
 export type BigEndianBase = 'UIntBE' | 'IntBE' | 'FloatBE';
 
+/**
+ * Options of a {@link RemoteVariable}: where its bits are in the device's address space, and how
+ * to read them.
+ */
 export interface RemoteVariableOptions<T = Value> extends Omit<VariableOptions<T>, 'typeStr'> {
   /** Byte offset from the device's base address. */
   offset: number;
@@ -33,6 +37,14 @@ export interface RemoteVariableOptions<T = Value> extends Omit<VariableOptions<T
 
 const DEFAULT_DISP: Record<Base, string> = { UInt: '{:#x}', Int: '{:d}', Float: '{:f}', Bool: '{}', String: '{}' };
 
+/**
+ * A variable in hardware (PyRogue's RemoteVariable): bits at an offset of its device's memory,
+ * read and written through the device's blocks, polled when pollInterval is set.
+ *
+ * ```ts
+ * dev.add(new RemoteVariable({ name: 'Status', offset: 0x4, bitSize: 8, bitOffset: 4, base: 'UInt', mode: 'RO', pollInterval: 1 }));
+ * ```
+ */
 export class RemoteVariable<T = Value> extends BaseVariable<T> implements BlockMember {
   readonly typeInfo: TypeInfo;
   readonly offset: number;

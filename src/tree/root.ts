@@ -28,6 +28,7 @@ export interface Protocol {
   stop?(): void | Promise<void>;
 }
 
+/** Options of a {@link Root}. */
 export interface RootOptions extends Omit<DeviceOptions, 'name'> {
   name?: string;
   /** Polling enabled (default true, as PyRogue). */
@@ -55,6 +56,17 @@ export interface RootOptions extends Omit<DeviceOptions, 'name'> {
   configDir?: string;
 }
 
+/**
+ * The top of a tree (PyRogue's Root): starts and stops it, polls, holds the protocols that serve
+ * it and the built-ins (ReadAll, SaveConfig, SystemLog …).
+ *
+ * ```ts
+ * const root = new Root({ name: 'Lab', pollEn: true });
+ * root.add(new Device({ name: 'Board' }));
+ * root.addProtocol(new EpicsPvServer({ base: 'lab', root }));
+ * await root.start();
+ * ```
+ */
 export class Root extends Device {
   /** @internal marks the root for Node.root without an import cycle */
   readonly _isRoot = true;

@@ -14,6 +14,7 @@ export interface LogEntry {
   levelNumber: 30 | 40;
 }
 
+/** Level of a SystemLog entry. */
 export type LogLevel = 'warning' | 'error';
 
 /** A bounded list of entries: at most maxLog of them, and at most maxBytes of JSON text. */

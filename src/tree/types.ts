@@ -1,10 +1,15 @@
 // Value types: typeStr parsing, inference from initial values, range-checked coercion.
 // Everything here is pure and EPICS-agnostic; variables delegate all value checks here.
 
+/** Access mode of a variable: read-write, read-only or write-only. */
 export type Mode = 'RW' | 'RO' | 'WO';
+/** How a remote variable's bits are read: unsigned, signed, bool, IEEE float or string. */
 export type Base = 'UInt' | 'Int' | 'Bool' | 'Float' | 'String';
+/** The kind of value a variable holds, for bridges picking a wire type. */
 export type NativeKind = 'uint' | 'int' | 'float' | 'bool' | 'str' | 'enum' | 'other';
+/** Alarm status of a variable against its limits (PyRogue's names). */
 export type AlarmStatus = 'AlarmLoLo' | 'AlarmLow' | 'AlarmHigh' | 'AlarmHiHi' | 'Good';
+/** Alarm severity of a variable against its limits (PyRogue's names). */
 export type AlarmSeverity = 'AlarmMajor' | 'AlarmMinor' | 'Good';
 
 /** What a bridge needs to pick a wire type: scalar kind, container width, array length. */
@@ -16,11 +21,15 @@ export interface NativeType {
   length: number | undefined;
 }
 
+/** The typed arrays numeric array variables hold. */
 export type NumericArray =
   | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array
   | Float32Array | Float64Array | BigInt64Array | BigUint64Array;
+/** A scalar variable's value (64-bit integers are bigints). */
 export type ScalarValue = number | bigint | boolean | string;
+/** An array variable's value. */
 export type ArrayValue = NumericArray | boolean[] | string[];
+/** Any variable value. */
 export type Value = ScalarValue | ArrayValue;
 /** What set() accepts besides the stored type: plain arrays are converted (and range-checked). */
 export type ValueInput = Value | readonly number[] | readonly bigint[] | readonly (number | bigint)[];
@@ -35,6 +44,10 @@ export interface TypeInfo {
   readonly length: number | undefined;
 }
 
+/**
+ * A value a variable refuses (wrong type, out of range, not an enum choice, a read-only variable
+ * written …).
+ */
 export class VariableError extends Error {
   override name = 'VariableError';
 }

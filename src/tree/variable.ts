@@ -9,8 +9,10 @@ import { formatValue, parseScalar, splitArray } from './format.ts';
 import type { Block } from './block.ts';
 import type { Device } from './device.ts';
 
+/** Enum choices: value → name. */
 export type EnumMap = Record<number, string>;
 
+/** Options common to every variable. */
 export interface VariableOptions<T = Value> extends NodeOptions {
   mode?: Mode;
   value?: T;
@@ -29,6 +31,7 @@ export interface VariableOptions<T = Value> extends NodeOptions {
   typeStr?: string;
 }
 
+/** A variable's value as listeners get it: the value, its display string, alarm state and time. */
 export interface VariableValue<T = Value> {
   value: T;
   valueDisp: string;
@@ -42,8 +45,10 @@ export interface VariableValue<T = Value> {
   disabled?: boolean;
 }
 
+/** Called with a variable's path and new value on every update. */
 export type VariableListener<T = Value> = (path: string, value: VariableValue<T>) => void;
 
+/** Options of a set. */
 export interface SetOptions {
   /** Write to hardware (default true). */
   write?: boolean;
@@ -53,11 +58,16 @@ export interface SetOptions {
   force?: boolean;
 }
 
+/** Options of a get. */
 export interface GetOptions {
   /** Read from hardware first (default true). */
   read?: boolean;
 }
 
+/**
+ * A variable of the tree (PyRogue's BaseVariable): a typed value with mode, units, limits, enum,
+ * display format and listeners.
+ */
 export abstract class BaseVariable<T = Value> extends Node {
   readonly mode: Mode;
   readonly units: string | undefined;

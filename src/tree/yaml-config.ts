@@ -26,6 +26,10 @@ import { parseScalar, splitArray } from './format.ts';
 import { selectIndices } from './node-match.ts';
 import { emitYaml, type YamlLeaf, type YamlTree } from './yaml-emit.ts';
 
+/**
+ * Options of Root.getYaml: which variables (modes, groups, sub-devices) and whether to read
+ * hardware first.
+ */
 export interface GetYamlOptions {
   /** Read hardware first (default false). */
   readFirst?: boolean;
@@ -38,6 +42,7 @@ export interface GetYamlOptions {
   recurse?: boolean;
 }
 
+/** Options of Root.setYaml. */
 export interface SetYamlOptions {
   /** Write each variable as it is set instead of the stale blocks at the end (default false). */
   writeEach?: boolean;

@@ -50,6 +50,7 @@ import { LocalCommand, RemoteCommand, type RemoteCommandFunction } from './comma
 import { BUILTIN_GROUP, type Node } from './node.ts';
 import type { Base, Mode } from './types.ts';
 
+/** A YAML tree description that cannot be built, with where and why. */
 export class TreeYamlError extends Error {
   override name = 'TreeYamlError';
 }

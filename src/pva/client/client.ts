@@ -31,6 +31,10 @@ import { startPutGet, type PutGetResult } from './put-get.ts';
 import { BeaconWatch, beaconListenAddresses } from './beacons.ts';
 import { buildPutValue, needsCurrent, type PutInput } from './put.ts';
 
+/**
+ * A failed client operation. The message starts with the PV name: `pv: not found (timeout 5 s)`,
+ * `pv: <server message>`.
+ */
 export class PvaClientError extends Error {
   constructor(message: string, readonly pv?: string) {
     super(message);
@@ -62,6 +66,7 @@ function printCallbackError(e: PvaCallbackError): void {
   console.error(`pvtree client: ${e.message}${stack}`);
 }
 
+/** Options of one get, put, put-get, RPC or info operation. */
 export interface OpOptions {
   /** pvRequest text, e.g. 'field(value,alarm)'. */
   request?: string;
@@ -71,6 +76,7 @@ export interface OpOptions {
   server?: string;
 }
 
+/** Options of a {@link PvaClient.monitor} subscription. */
 export interface MonitorOptions {
   request?: string;
   /** Server-side queue depth (record._options.queueSize); with pipeline, the flow-control window. */
@@ -82,12 +88,14 @@ export interface MonitorOptions {
   onEvent?: (ev: MonitorEvent) => void;
 }
 
+/** Connection events of a subscription, given to {@link MonitorOptions.onEvent}. */
 export type MonitorEvent =
   | { type: 'connected'; peer: string }
   | { type: 'disconnected' }
   | { type: 'error'; error: PvaClientError }
   | { type: 'finished' };
 
+/** A running monitor; close() ends it. */
 export interface Subscription {
   readonly name: string;
   /** Updates delivered so far. */
@@ -144,6 +152,20 @@ const BEACON_SEARCH_HOLDOFF_MS = 1000;
 const isLoopback = (host: string): boolean => host.startsWith('127.') || host === 'localhost';
 
 
+/**
+ * A pvAccess client: finds PVs by UDP search (and TCP name servers), shares one TCP circuit per
+ * server, and runs get, put, put-get, monitor, RPC, info (GET_FIELD) and list. Settings come from
+ * the EPICS_PVA_* environment unless given.
+ *
+ * ```ts
+ * const client = new PvaClient();
+ * const v = await client.get('lab:Board:Gain', { request: 'field(value,alarm)' });
+ * await client.put('lab:Board:Gain', 2.5);
+ * const sub = client.monitor('lab:Board:Uptime', (v) => console.log(v.get('value')));
+ * sub.close();
+ * client.close();
+ * ```
+ */
 export class PvaClient {
   readonly config: ClientConfig;
   /**

@@ -1,5 +1,9 @@
 // Client configuration, from explicit options or the EPICS_PVA_* environment.
 
+/**
+ * Client settings: where to search, ports, name servers, timeouts. {@link configFromEnv} reads
+ * them from EPICS_PVA_*.
+ */
 export interface ClientConfig {
   /** Addresses to send UDP searches to ('host' or 'host:port'; port defaults to broadcastPort). */
   addrList: string[];

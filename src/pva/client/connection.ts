@@ -28,12 +28,14 @@ export interface OpHandler {
   onClosed(reason: string): void;
 }
 
+/** Receives the server's answers about one channel of a {@link ClientConnection}. */
 export interface ChannelHandler {
   onCreated(sid: number, status: Status): void;
   /** The server destroyed the channel (DESTROY_CHANNEL from the server). */
   onDestroyed(): void;
 }
 
+/** What a {@link ClientConnection} needs from its owner: a way to send bytes, and notifications. */
 export interface ConnectionCallbacks {
   send(bytes: Buffer): void;
   /** Handshake finished (CONNECTION_VALIDATED with OK status). */
@@ -44,6 +46,7 @@ export interface ConnectionCallbacks {
   onFatal(reason: string): void;
 }
 
+/** How the client authenticates in the connection validation reply. */
 export interface AuthInfo {
   /** 'ca' (user and host) or 'anonymous'. */
   method: 'ca' | 'anonymous';
@@ -58,6 +61,11 @@ export function statusText(s: Status): string {
   return s.message || ['ok', 'warning', 'error', 'fatal error'][s.type] || 'error';
 }
 
+/**
+ * The client side of one pvAccess TCP circuit, sans-I/O: handshake, channels and operations. Bytes
+ * from the server go in, bytes to send come out through {@link ConnectionCallbacks.send}; {@link
+ * PvaClient} adds the sockets.
+ */
 export class ClientConnection {
   state: ConnectionState = 'handshake';
   private readonly framer = new Framer();

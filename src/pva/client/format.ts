@@ -108,6 +108,7 @@ function valueText(t: FieldDesc, v: unknown, limit: number): string | undefined 
   }
 }
 
+/** How values are printed (array elements shown, escaping). */
 export interface FormatOptions {
   /** Array elements shown before '...' (0: all). */
   limit?: number;

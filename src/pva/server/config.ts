@@ -1,11 +1,16 @@
 // Server settings from options or the standard EPICS_PVAS_* / EPICS_PVA_* environment variables.
 import { networkInterfaces } from 'node:os';
 
+/** A host and port, as parsed from an address list entry. */
 export interface HostPort {
   host: string;
   port: number;
 }
 
+/**
+ * Server settings: ports, interfaces, beacon destinations, ignored addresses. {@link serverConfig}
+ * fills them from EPICS_PVAS_* / EPICS_PVA_*.
+ */
 export interface PvaServerConfig {
   tcpPort: number;
   udpPort: number;

@@ -61,6 +61,11 @@ export interface ServerChannel {
 
 const REGISTRY_SIZE = 0x7fff;
 
+/**
+ * The server side of one pvAccess TCP circuit, sans-I/O: handshake, channels, GET / PUT / PUT_GET
+ * / MONITOR / RPC / GET_FIELD and flow control. Bytes from the client go in, bytes to send come
+ * out; {@link PvaServer} adds the sockets.
+ */
 export class ServerConnection {
   readonly out = new Writer(true, 4096);
   private readonly framer: Framer;

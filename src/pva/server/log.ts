@@ -1,4 +1,9 @@
 // Minimal leveled logger; servers take one so tests and embedding applications can silence or capture it.
+
+/**
+ * A leveled logger. Servers take one, so a program can silence, redirect or capture their
+ * messages.
+ */
 export interface Logger {
   debug(msg: string): void;
   info(msg: string): void;
@@ -7,6 +12,7 @@ export interface Logger {
 }
 
 const LEVELS = { debug: 0, info: 1, warn: 2, error: 3, silent: 4 } as const;
+/** Least severe level a {@link consoleLogger} prints (`silent`: nothing). */
 export type LogLevel = keyof typeof LEVELS;
 
 /**

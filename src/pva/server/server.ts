@@ -14,6 +14,10 @@ import { SharedPV } from './shared-pv.ts';
 import { StaticProvider, type ChannelSource } from './source.ts';
 import { SearchSockets } from './udp.ts';
 
+/**
+ * Settings of a {@link PvaServer}; what is not given comes from the environment (EPICS_PVAS_* /
+ * EPICS_PVA_*, or `env`).
+ */
 export interface PvaServerOptions extends Partial<PvaServerConfig> {
   logger?: Logger;
   env?: NodeJS.ProcessEnv;
@@ -23,6 +27,17 @@ export interface PvaServerOptions extends Partial<PvaServerConfig> {
 
 const SERVER_PV_NAME = 'server';
 
+/**
+ * A pvAccess server on Node sockets: UDP search (forwarding unicast searches to the other servers
+ * on the host), beacons, and a TCP circuit ({@link ServerConnection}) per client. Serves {@link
+ * SharedPV}s added by name, and any {@link ChannelSource}.
+ *
+ * ```ts
+ * const server = new PvaServer({ tcpPort: 0, udpPort: 0 });
+ * server.addPV('demo:x', SharedPV.mailbox().open(new PVStructure(ntScalar('double'), { value: 1 })));
+ * await server.start();
+ * ```
+ */
 export class PvaServer {
   readonly config: PvaServerConfig;
   readonly log: Logger;

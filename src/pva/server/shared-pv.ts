@@ -13,13 +13,16 @@ export interface PutRequest {
   readonly options: Readonly<RequestOptions>;
 }
 
+/** Who called an RPC and on which channel. */
 export interface RpcRequest {
   readonly channel: string;
   readonly peer: string;
 }
 
+/** What an RPC handler returns: a structure, a typed value, or nothing. */
 export type RpcResult = PVStructure | AnyValue | null | undefined;
 
+/** How a {@link SharedPV} answers puts and RPCs (and learns about its first and last subscriber). */
 export interface SharedPVHandlers {
   /** Completes the put: resolve for success, throw/reject with an Error whose message goes to the client. */
   onPut?(pv: SharedPV, put: PutRequest): void | Promise<void>;
@@ -49,6 +52,11 @@ export interface PVSubscriber {
   ready?(): boolean;
 }
 
+/**
+ * One PV's value, shared by every client: post() sends the changed fields to every monitor, with
+ * flow control; handlers decide what puts and RPCs do. {@link SharedPV.mailbox} makes one that
+ * accepts every put.
+ */
 export class SharedPV {
   private value: PVStructure | undefined;
   private readonly pending = new BitSet();

@@ -2,6 +2,7 @@
 // SharedPVs, a dynamic source claims names as they are searched for.
 import type { SharedPV } from './shared-pv.ts';
 
+/** A set of PVs a {@link PvaServer} serves: answers searches and hands out the PV for a name. */
 export interface ChannelSource {
   /** Does this source serve `name`? (answers searches; must be cheap) */
   has(name: string): boolean;
@@ -11,6 +12,7 @@ export interface ChannelSource {
   names?(): Iterable<string>;
 }
 
+/** A {@link ChannelSource} holding a fixed map of names to {@link SharedPV}s. */
 export class StaticProvider implements ChannelSource {
   private readonly pvs = new Map<string, SharedPV>();
 

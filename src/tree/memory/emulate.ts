@@ -2,6 +2,7 @@
 
 import { type Memory, type Transaction, failTransaction } from './interface.ts';
 
+/** Options of {@link Emulate}. */
 export interface EmulateOptions {
   /** Access width in bytes (Rogue's minWidth); default 4. */
   width?: number;
@@ -13,6 +14,10 @@ export interface EmulateOptions {
 
 const PAGE = 4096;
 
+/**
+ * Memory in the program (PyRogue's rogue.interfaces.memory.Emulate): a sparse byte space that
+ * reads back what was written. The default memory of a Root.
+ */
 export class Emulate implements Memory {
   readonly minAccess: number;
   readonly maxAccess: number;

@@ -2,11 +2,16 @@
 
 import type { Memory, Transaction } from './interface.ts';
 
+/** Options of a {@link Hub}. */
 export interface HubOptions {
   offset?: number;
   memBase: Memory;
 }
 
+/**
+ * Memory at an offset into another memory (Rogue's memory Hub): passes transactions on with the
+ * offset added.
+ */
 export class Hub implements Memory {
   readonly offset: number;
   readonly memBase: Memory;

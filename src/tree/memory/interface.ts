@@ -1,5 +1,6 @@
 // The async memory interface: what a Device's registers travel over (Rogue's memory Master/Slave).
 
+/** Kind of a memory transaction: read, write, post (a write nobody waits on) or verify. */
 export type TransactionType = 'read' | 'write' | 'post' | 'verify';
 
 /** One memory access. `data` is filled by reads/verifies and consumed by writes/posts. */
@@ -15,6 +16,10 @@ export interface Transaction {
   error?: string;
 }
 
+/**
+ * The memory interface registers travel over (Rogue's memory slave): access sizes and
+ * transactions. Implement it to reach real hardware.
+ */
 export interface Memory {
   /** Smallest access in bytes; block addresses and sizes are aligned to it. */
   readonly minAccess: number;
@@ -40,6 +45,7 @@ export class LinkDownError extends Error {
   }
 }
 
+/** A failed memory transaction, with the address and what went wrong. */
 export class MemoryError extends Error {
   override name = 'MemoryError';
   constructor(
