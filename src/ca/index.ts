@@ -1,4 +1,8 @@
-// Public API of the Channel Access implementation.
+/**
+ * Channel Access: constants, messages, framer and DBR codec (sans-I/O), the per-circuit
+ * {@link CaServerConnection}, and {@link CaServer} on Node sockets serving a {@link CaSource}.
+ * @module pvtree/ca
+ */
 export * from './constants.ts';
 export * from './messages.ts';
 export * from './framer.ts';

@@ -1,4 +1,8 @@
-// pvData: types, values, wire codec, normative types and pvRequest.
+/**
+ * pvData: type descriptions ({@link Structure}, {@link struct}), values ({@link PVStructure}),
+ * the wire codec, the normative types (NTScalar, NTEnum, NTTable …) and pvRequest parsing.
+ * @module pvtree/pvdata
+ */
 export * from './bitset.ts';
 export * from './buffer.ts';
 export * from './types.ts';

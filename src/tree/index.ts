@@ -1,4 +1,10 @@
-// Public API of the device tree. Knows nothing of EPICS.
+/**
+ * The device tree, as PyRogue has it: {@link Root}, {@link Device}, variables
+ * ({@link LocalVariable}, {@link RemoteVariable}, {@link LinkVariable}), commands
+ * ({@link LocalCommand}, {@link RemoteCommand}), processes, memory ({@link Emulate}, {@link Hub}),
+ * YAML trees and configuration files. Knows nothing of EPICS.
+ * @module pvtree/tree
+ */
 
 export { Node, NodeError, BUILTIN_GROUP, type NodeOptions, type GroupSpec } from './node.ts';
 export {
