@@ -7,6 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import { EpicsPvServer, type EpicsProtocol } from '../epics/index.ts';
 import { consoleLogger, type LogLevel } from '../pva/server/index.ts';
 import { Root, loadTreeFromFile } from '../tree/index.ts';
+import { WebServer } from '../web/index.ts';
 import { parseArgs, UsageError, type OptSpec } from './args.ts';
 import { stdio, type CliIO } from './client-commands.ts';
 import { TS_TREE, ensureTypeScriptLoader } from './ts-loader.ts';
@@ -28,6 +29,10 @@ Options:
   --config-dir DIR      file paths given to the Root's built-in commands (LoadConfig, SaveConfig,
                         SaveState, RemoteVariableDump, the config processes' ConfigFile) must
                         resolve inside DIR; others are refused (default: the current directory)
+  --http [HOST:]PORT    also serve the tree to browsers at http://HOST:PORT/ (HOST default
+                        127.0.0.1; 0.0.0.0 for every interface) and a pvws-compatible web
+                        socket at /pvws/pv
+  --http-read-only      the page and the web socket refuse every write and command call
   -h, --help            this help
 
 A module must export a Root (as 'root' or default) or a function createRoot() returning one.
@@ -44,6 +49,8 @@ const SPECS: OptSpec[] = [
   { long: 'protocols', value: true },
   { long: 'loopback' },
   { long: 'config-dir', value: true },
+  { long: 'http', value: true },
+  { long: 'http-read-only' },
   { short: 'h', long: 'help' },
 ];
 
@@ -83,6 +90,17 @@ export interface ServeConfig {
   loopback: boolean;
   /** Where file arguments of the Root's built-in commands must resolve (default: the current directory). */
   configDir?: string;
+  /** Serve the web page and the pvws web socket. */
+  http?: { host: string; port: number; readOnly: boolean };
+}
+
+/** `[HOST:]PORT` of --http (HOST may be a bracketed IPv6 address); the host defaults to 127.0.0.1. */
+export function parseHttpAddress(text: string): { host: string; port: number } {
+  const m = /^(?:(\[[0-9A-Fa-f:.]+\]|[^:\s]+):)?(\d{1,5})$/.exec(text.trim());
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw new UsageError(`--http takes [HOST:]PORT (e.g. 8080 or 0.0.0.0:8080), not '${text}'`);
+  const host = m[1] === undefined ? '127.0.0.1' : m[1].replace(/^\[(.*)\]$/, '$1');
+  return { host, port };
 }
 
 const list = (v: string | true | undefined): string[] | undefined =>
@@ -113,6 +131,9 @@ export function parseServeArgs(argv: string[]): ServeConfig | 'help' {
       throw new UsageError(`--read-on-get takes a number of milliseconds (0 or more), not '${rog}'`);
     }
   }
+  const httpText = str('http');
+  if (o.has('http-read-only') && httpText === undefined) throw new UsageError('--http-read-only needs --http [HOST:]PORT');
+  const http = httpText === undefined ? undefined : { ...parseHttpAddress(httpText), readOnly: o.has('http-read-only') };
   const dump = o.get('dump');
   if (dump === '') throw new UsageError('--dump= needs a file name (or give --dump alone for standard output)');
   return {
@@ -126,6 +147,7 @@ export function parseServeArgs(argv: string[]): ServeConfig | 'help' {
     protocols: protocols as EpicsProtocol[],
     loopback: o.has('loopback'),
     configDir: str('config-dir'),
+    http,
   };
 }
 
@@ -218,6 +240,9 @@ export async function serveCommand(argv: string[], io: CliIO = stdio): Promise<n
     logger: log,
   });
   root.addProtocol(server);
+  // after the EPICS server: the web server shows its PVs, through its holders
+  const web = config.http ? new WebServer({ epics: server, host: config.http.host, port: config.http.port, readOnly: config.http.readOnly, logger: log }) : undefined;
+  if (web) root.addProtocol(web);
   try {
     await root.start();
   } catch (e) {
@@ -244,6 +269,7 @@ export async function serveCommand(argv: string[], io: CliIO = stdio): Promise<n
       `pvtree: serving ${Object.keys(server.list()).length} PVs of '${root.name}'` +
         (pva ? `; pvAccess TCP ${pva.tcpPort} UDP ${pva.udpPort}` : '') +
         (ca ? `; Channel Access port ${ca.port}` : '') +
+        (web ? `; web ${web.url}${web.readOnly ? ' (read-only)' : ''}` : '') +
         '. Ctrl-C stops.\n',
     );
     await stop;
