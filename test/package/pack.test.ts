@@ -172,6 +172,7 @@ describe('the npm package', { timeout: 600_000 }, () => {
 
   it('(b) a TypeScript consumer type-checks against the shipped declarations alone', () => {
     writeFileSync(join(project, 'consumer.ts'), CONSUMER);
+    writeFileSync(join(project, 'readme-board.ts'), readmeExample('ts', '// board.ts'));
     writeFileSync(
       join(project, 'tsconfig.json'),
       JSON.stringify({
@@ -185,7 +186,7 @@ describe('the npm package', { timeout: 600_000 }, () => {
           types: ['node'],
           typeRoots: [join(ROOT, 'node_modules', '@types')],
         },
-        files: ['consumer.ts'],
+        files: ['consumer.ts', 'readme-board.ts'],
       }),
     );
     const tsc = require.resolve('typescript/bin/tsc');
@@ -196,6 +197,38 @@ describe('the npm package', { timeout: 600_000 }, () => {
     assert.ok(!r.stdout.includes(join(ROOT, 'src')), 'nothing from the checkout\'s sources');
   });
 
+  it("the README's JavaScript example serves its tree; the installed CLI reads it", { timeout: 120_000 }, async () => {
+    writeFileSync(join(project, 'board.mjs'), readmeExample('js', '// board.mjs'));
+    const udpPort = await freeUdpPort();
+    const env = {
+      EPICS_PVAS_INTF_ADDR_LIST: '127.0.0.1', EPICS_PVAS_SERVER_PORT: '0', EPICS_PVAS_BROADCAST_PORT: String(udpPort),
+      EPICS_PVAS_BEACON_ADDR_LIST: '127.0.0.1', EPICS_PVAS_AUTO_BEACON_ADDR_LIST: 'NO',
+      EPICS_CAS_INTF_ADDR_LIST: '127.0.0.1', EPICS_CAS_SERVER_PORT: '0', EPICS_CAS_BEACON_ADDR_LIST: '127.0.0.1', EPICS_CAS_AUTO_BEACON_ADDR_LIST: 'NO',
+      EPICS_PVA_ADDR_LIST: '127.0.0.1', EPICS_PVA_AUTO_ADDR_LIST: 'NO', EPICS_PVA_BROADCAST_PORT: String(udpPort), EPICS_PVA_NAME_SERVERS: '',
+      PVTREE_LOG: 'warn',
+    };
+    const p = spawn(process.execPath, ['board.mjs'], { cwd: project, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    let log = '';
+    p.stdout.on('data', (d: Buffer) => (log += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (log += d.toString()));
+    const exited = new Promise<void>((r) => p.on('close', () => r()));
+    try {
+      // the server is up once a get answers (each get searches for up to 2 s)
+      let out = '';
+      for (let i = 0; i < 20 && p.exitCode === null; i++) {
+        const r = run(NPX, ['--offline', 'pvtree', 'get', '-w', '2', '-r', 'field(value)', 'lab:Lab:Board:Gain'], project, env, 60_000);
+        if (r.status === 0) {
+          out = r.stdout;
+          break;
+        }
+      }
+      assert.equal(out, 'lab:Lab:Board:Gain\n    value double = 1.5\n', log);
+    } finally {
+      p.kill('SIGTERM');
+      await exited;
+    }
+  });
+
   it('serving a TypeScript tree without tsx says what to install', () => {
     writeFileSync(join(project, 'tree.ts'), "import { Root } from 'pvtree';\nexport const root: Root = new Root({ name: 'T' });\n");
     const r = run(NPX, ['--offline', 'pvtree', 'serve', 'tree.ts', '--loopback'], project, {}, 60_000);
@@ -203,6 +236,15 @@ describe('the npm package', { timeout: 600_000 }, () => {
     assert.match(r.stderr, /tree\.ts is TypeScript.*npm install --save-dev tsx/);
   });
 });
+
+/** The README's code block in `lang` whose first line is `firstLine`. */
+function readmeExample(lang: string, firstLine: string): string {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const start = readme.indexOf('```' + lang + '\n' + firstLine);
+  assert.ok(start >= 0, `the README has a ${lang} block starting '${firstLine}'`);
+  const body = readme.slice(start + lang.length + 4);
+  return body.slice(0, body.indexOf('```'));
+}
 
 /** (a): the program a JavaScript user writes. argv[2]: the UDP search port. */
 const APP = `import { Root, Device, LocalVariable, RemoteVariable, LocalCommand, EpicsPvServer, PvaClient, consoleLogger } from 'pvtree';
