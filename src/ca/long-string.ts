@@ -3,7 +3,7 @@
 // `rec.VAL$`, and `rec.$` for lsi/lso). DBR_STRING carries at most 39 bytes and a NUL, so `NAME.$` is
 // how a CA client (`caget -S NAME.$`, pyepics `caget('NAME.$', as_string=True)`) reads a longer value.
 
-import type { CaNativeType, CaPv, CaPvMetadata, CaPvSnapshot, CaValue, CaWriteContext } from './source.ts';
+import type { CaClientInfo, CaNativeType, CaPv, CaPvMetadata, CaPvSnapshot, CaValue, CaWriteContext } from './source.ts';
 
 /** The suffix that names a PV's long-string view. */
 export const LONG_STRING_SUFFIX = '.$';
@@ -99,7 +99,12 @@ export class CaLongStringPv implements CaPv {
     this.onTruncated = options.onTruncated;
     const r = base.refresh;
     if (r) this.refresh = () => r.call(base);
+    const a = base.accessRights;
+    if (a) this.accessRights = (client) => a.call(base, client);
   }
+
+  /** The base PV's per-client access, when it has one (access security applies to NAME.$ too). */
+  readonly accessRights?: (client: CaClientInfo) => number;
 
   get writable(): boolean {
     return this.base.writable;

@@ -27,7 +27,23 @@ import type { Logger } from './log.ts';
 import { MonitorOp } from './monitor.ts';
 import { createOperation, initOperation, type Operation } from './ops.ts';
 import { RequestOrder } from '../../util/request-order.ts';
-import type { SharedPV } from './shared-pv.ts';
+import type { PvaClientInfo, SharedPV } from './shared-pv.ts';
+
+/** Access bits of a client on a channel. */
+export const PVA_ACCESS_READ = 1;
+export const PVA_ACCESS_WRITE = 2;
+
+/**
+ * Per-client access control (access security). The server asks `rights` when a channel is created
+ * and again on `PvaServer.recomputeAccess()`; gets and monitors need READ. Writes are left to the
+ * PV's handlers, which receive the client (PutRequest.client) and make the final decision.
+ */
+export interface PvaAccessControl {
+  /** PVA_ACCESS_READ | PVA_ACCESS_WRITE of `client` on channel `name`. */
+  rights(name: string, pv: SharedPV, client: PvaClientInfo): number;
+  /** The message a refused read gets (default: "read access denied to NAME for user@peer"). */
+  readDenied?(name: string, client: PvaClientInfo): string;
+}
 
 /** Where a connection's bytes go (a socket, or a test's buffer). */
 export interface ConnectionSink {
@@ -47,6 +63,8 @@ export interface ServerContext {
   readonly sendQueueLimit: number;
   has(name: string): boolean;
   lookup(name: string): SharedPV | undefined;
+  /** Access control; absent: everyone may read (and the PVs decide on writes). */
+  readonly access?: PvaAccessControl;
 }
 
 export interface ServerChannel {
@@ -57,6 +75,8 @@ export interface ServerChannel {
   readonly ops: Set<number>;
   /** Keeps this channel's gets, puts and RPCs in the order the client sent them. */
   readonly order: RequestOrder;
+  /** PVA_ACCESS_* bits of this client on this channel (kept current by recomputeAccess). */
+  access: number;
 }
 
 const REGISTRY_SIZE = 0x7fff;
@@ -93,6 +113,44 @@ export class ServerConnection {
 
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /** Who this client is, as far as the validation told. */
+  get client(): PvaClientInfo {
+    return { peer: this.peer, method: this.method, user: this.user, host: this.host };
+  }
+
+  /** This client's rights on a channel. */
+  rightsOn(name: string, pv: SharedPV): number {
+    const ac = this.ctx.access;
+    if (!ac) return PVA_ACCESS_READ | PVA_ACCESS_WRITE;
+    try {
+      return ac.rights(name, pv, this.client);
+    } catch (e) {
+      this.ctx.log.error(`${this.peer}: access check of ${name} failed: ${(e as Error).message}; no access`);
+      return 0;
+    }
+  }
+
+  /** The message a read refused on `ch` gets. */
+  readDeniedMessage(ch: ServerChannel): string {
+    const c = this.client;
+    return this.ctx.access?.readDenied?.(ch.name, c) ?? `read access denied to ${ch.name} for ${c.user || 'anonymous'}@${c.peer}`;
+  }
+
+  /** Re-evaluates this client's rights on every channel (the rules or its identity changed). */
+  recomputeAccess(): void {
+    if (this.closed) return;
+    for (const ch of this.channels.values()) {
+      const now = this.rightsOn(ch.name, ch.pv);
+      if (now === ch.access) continue;
+      ch.access = now;
+      for (const ioid of ch.ops) {
+        const op = this.ops.get(ioid);
+        if (op instanceof MonitorOp) op.accessChanged();
+      }
+    }
+    this.queueFlush();
   }
 
   /** Sends the server's opening: byte order, then the validation request. */
@@ -201,6 +259,7 @@ export class ServerConnection {
           if (s.has('host')) this.host = String(s.get('host'));
         }
         encodeMessage(this.out, { type: 'validated', status: STATUS_OK });
+        if (this.channels.size) this.recomputeAccess();
         break;
       case 'echo':
         encodeMessage(this.out, { type: 'echo', fromServer: true, payload: m.payload });
@@ -263,7 +322,7 @@ export class ServerConnection {
     }
     const sid = this.nextSid++;
     const order = new RequestOrder((e) => this.ctx.log.error(`${this.peer}: ${name}: ${(e as Error).message}`));
-    this.channels.set(sid, { sid, cid, name, pv, ops: new Set(), order });
+    this.channels.set(sid, { sid, cid, name, pv, ops: new Set(), order, access: this.rightsOn(name, pv) });
     pv.attach();
     encodeMessage(this.out, { type: 'createChannelResponse', cid, sid, status: STATUS_OK });
   }

@@ -4,5 +4,5 @@ export * from './shared-pv.ts';
 export * from './source.ts';
 export * from './config.ts';
 export * from './log.ts';
-export { ServerConnection, type ConnectionSink, type ServerContext } from './connection.ts';
+export { ServerConnection, PVA_ACCESS_READ, PVA_ACCESS_WRITE, type ConnectionSink, type ServerContext, type PvaAccessControl } from './connection.ts';
 export { Selection, selectionFromRequest } from './mask.ts';

@@ -3,7 +3,7 @@
 import { BitSet, Writer, encodeStructurePartial, statusError, STATUS_OK, encodeStatus } from '../../pvdata/index.ts';
 import { beginMessage, encodeOpResponse, endMessage, type OpRequestMsg } from '../messages.ts';
 import { Cmd, SUB_DESTROY, SUB_GET, SUB_GET_PUT, SUB_INIT, SUB_PROCESS } from '../protocol.ts';
-import type { ServerChannel, ServerConnection } from './connection.ts';
+import { PVA_ACCESS_READ, type ServerChannel, type ServerConnection } from './connection.ts';
 import type { Operation } from './ops.ts';
 import { selectionFromRequest, type Selection } from './mask.ts';
 import type { PVSubscriber, SharedPV } from './shared-pv.ts';
@@ -33,6 +33,8 @@ export class MonitorOp implements Operation, PVSubscriber {
   private unsubscribe: (() => void) | undefined;
   private dead = false;
   private finished = false;
+  /** Updates were dropped while the client had no read access: send the whole value when it has again. */
+  private muted = false;
 
   constructor(
     private readonly conn: ServerConnection,
@@ -47,6 +49,10 @@ export class MonitorOp implements Operation, PVSubscriber {
   init(m: OpRequestMsg): void {
     if (this.dead) return;
     const pv = this.channel.pv;
+    if ((this.channel.access & PVA_ACCESS_READ) === 0) {
+      this.initReply(statusError(this.conn.readDeniedMessage(this.channel)));
+      return this.conn.endOperation(this.ioid, false);
+    }
     try {
       const { selection, options } = selectionFromRequest(m.pvRequest, pv.type!);
       this.selection = selection;
@@ -93,6 +99,8 @@ export class MonitorOp implements Operation, PVSubscriber {
 
   /** Can an update go out now without squashing? (a congested client is revisited on drain) */
   ready(): boolean {
+    // a subscriber without read access takes nothing, so it holds nobody back
+    if (this.muted) return true;
     if (this.dead || !this.running || !this.pending.isEmpty()) return false;
     if (this.pipeline && this.window <= 0) return false;
     if (this.burstWrite === this.conn.writes && this.burst >= this.burstLimit) {
@@ -113,6 +121,10 @@ export class MonitorOp implements Operation, PVSubscriber {
   update(pv: SharedPV, changed: BitSet, batch: Map<string, Buffer>): void {
     // stopped: nothing to keep, the next start sends the complete value
     if (this.dead || !this.selection || !this.running) return;
+    if ((this.channel.access & PVA_ACCESS_READ) === 0) {
+      this.muted = true;
+      return;
+    }
     const f = this.selection.filter(changed, this.filtered);
     if (f.isEmpty()) return;
     if (this.pending.isEmpty() && this.canSend()) {
@@ -141,9 +153,35 @@ export class MonitorOp implements Operation, PVSubscriber {
     this.conn.block(this);
   }
 
+  /**
+   * The client's access on the channel changed: without READ nothing more is sent; with READ
+   * again the complete current value goes out (what changed meanwhile was not seen).
+   */
+  accessChanged(): void {
+    if (this.dead || !this.selection) return;
+    if ((this.channel.access & PVA_ACCESS_READ) === 0) {
+      this.muted = true;
+      this.pending.clear();
+      this.overrun.clear();
+      return;
+    }
+    if (!this.muted) return;
+    this.muted = false;
+    if (!this.running) return;
+    this.pending.clear();
+    this.pending.or(this.selection.full);
+    this.overrun.clear();
+    if (!this.sendPending()) this.conn.block(this);
+  }
+
   /** Sends what is pending if allowed; true when nothing remains. */
   sendPending(): boolean {
     if (this.dead || this.pending.isEmpty()) return true;
+    if ((this.channel.access & PVA_ACCESS_READ) === 0) {
+      this.muted = true;
+      this.pending.clear();
+      return true;
+    }
     if (!this.canSend()) return false;
     const pv = this.channel.pv;
     if (!pv.isOpen) return true;

@@ -10,7 +10,7 @@ import {
 } from '../../pvdata/index.ts';
 import { encodeOpResponse, type OpRequestMsg } from '../messages.ts';
 import { CMD_NAME, Cmd, SUB_DESTROY, SUB_GET, SUB_GET_PUT, SUB_INIT } from '../protocol.ts';
-import type { ServerChannel, ServerConnection } from './connection.ts';
+import { PVA_ACCESS_READ, type ServerChannel, type ServerConnection } from './connection.ts';
 import { selectionFromRequest, type Selection } from './mask.ts';
 import { MonitorOp } from './monitor.ts';
 import type { RpcResult } from './shared-pv.ts';
@@ -133,6 +133,10 @@ export class SimpleOp implements Operation {
     const sub = m.subcmd;
     const pv = this.pv;
     try {
+      // reads need READ (a put's and put-get's writes are decided by the PV's handlers)
+      if ((this.command === Cmd.GET || (!put && this.command !== Cmd.RPC)) && (this.channel.access & PVA_ACCESS_READ) === 0) {
+        throw new Error(this.conn.readDeniedMessage(this.channel));
+      }
       switch (this.command) {
         case Cmd.GET:
           if (pv.handlers.onGet) await pv.handlers.onGet(pv);
@@ -157,7 +161,7 @@ export class SimpleOp implements Operation {
           }
           break;
         case Cmd.RPC: {
-          const result = await pv.handlers.onRpc!(pv, m.argument ?? null, { channel: this.channel.name, peer: this.conn.peer });
+          const result = await pv.handlers.onRpc!(pv, m.argument ?? null, { channel: this.channel.name, peer: this.conn.peer, client: this.conn.client });
           this.reply(sub, STATUS_OK, { result: result ?? null });
           break;
         }
@@ -178,6 +182,7 @@ export class SimpleOp implements Operation {
       changed: m.changed,
       channel: this.channel.name,
       peer: this.conn.peer,
+      client: this.conn.client,
       options: this.options,
     });
   }

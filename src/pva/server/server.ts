@@ -7,7 +7,7 @@ import { PVStructure, Writer, struct, type AnyValue } from '../../pvdata/index.t
 import { encodeMessage } from '../messages.ts';
 import { SEARCH_MUST_REPLY } from '../protocol.ts';
 import { serverConfig, type PvaServerConfig } from './config.ts';
-import { ServerConnection, type ServerContext } from './connection.ts';
+import { ServerConnection, type PvaAccessControl, type ServerContext } from './connection.ts';
 import { consoleLogger, type Logger } from './log.ts';
 import type { SearchToAnswer } from './search.ts';
 import { SharedPV } from './shared-pv.ts';
@@ -23,6 +23,8 @@ export interface PvaServerOptions extends Partial<PvaServerConfig> {
   env?: NodeJS.ProcessEnv;
   /** Serve the built-in `server` PV (channel list and info for list tools). Default true. */
   serverPv?: boolean;
+  /** Per-client access control (access security); see PvaAccessControl. */
+  access?: PvaAccessControl;
 }
 
 const SERVER_PV_NAME = 'server';
@@ -54,7 +56,10 @@ export class PvaServer {
   private boundTcpPort = 0;
   private running = false;
 
+  private readonly access: PvaAccessControl | undefined;
+
   constructor(opts: PvaServerOptions = {}) {
+    this.access = opts.access;
     this.config = serverConfig(opts, opts.env ?? process.env);
     this.log = opts.logger ?? consoleLogger('pva-server');
     if (opts.serverPv !== false) this.builtin.add(SERVER_PV_NAME, this.makeServerPv());
@@ -92,6 +97,14 @@ export class PvaServer {
     if (!pv) return;
     for (const c of this.conns) c.channelGone(pv);
     this.provider.remove(name);
+  }
+
+  /**
+   * Re-evaluates every client's rights on every channel (after the access rules changed): monitors
+   * of clients that lost READ stop, those that regained it get the complete value.
+   */
+  recomputeAccess(): void {
+    for (const c of this.conns) c.recomputeAccess();
   }
 
   /** Adds a source asked after those already added. */
@@ -140,6 +153,7 @@ export class PvaServer {
       },
       has: (n) => this.has(n),
       lookup: (n) => this.lookup(n),
+      access: this.access,
     };
     const server = this;
     this.tcp = createServer((s) => this.accept(s, ctx));

@@ -2,6 +2,18 @@
 // posts made in one tick reach subscribers as one update.
 import { BitSet, PVStructure, type AnyValue, type RequestOptions, type Structure } from '../../pvdata/index.ts';
 
+/** Who is on the other end of a connection: its address and what its authentication said. */
+export interface PvaClientInfo {
+  /** Peer 'ip:port'. */
+  readonly peer: string;
+  /** Authentication method chosen in the validation ('ca', 'anonymous', or '' before it). */
+  readonly method: string;
+  /** The account the 'ca' method sent ('' for anonymous). */
+  readonly user: string;
+  /** The host name the 'ca' method sent (claimed; not used for access decisions). */
+  readonly host: string;
+}
+
 /** What a put handler receives. */
 export interface PutRequest {
   /** A value of the PV's type holding the client's fields; `changed` marks which were sent. */
@@ -9,6 +21,8 @@ export interface PutRequest {
   readonly changed: BitSet;
   readonly channel: string;
   readonly peer: string;
+  /** Who sent it (absent when a put does not come from a connection). */
+  readonly client?: PvaClientInfo;
   /** The client's pvRequest options (e.g. `record._options.process`). */
   readonly options: Readonly<RequestOptions>;
 }
@@ -17,6 +31,8 @@ export interface PutRequest {
 export interface RpcRequest {
   readonly channel: string;
   readonly peer: string;
+  /** Who sent it (absent when an RPC does not come from a connection). */
+  readonly client?: PvaClientInfo;
 }
 
 /** What an RPC handler returns: a structure, a typed value, or nothing. */
