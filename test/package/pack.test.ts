@@ -132,6 +132,16 @@ describe('the npm package', { timeout: 600_000 }, () => {
     for (const f of jsFiles) assert.doesNotMatch(readFileSync(f, 'utf8'), importsTs, `${f} imports a .ts file`);
   });
 
+  it('the command line bundle holds the client commands only: no tree, servers or YAML until `serve` runs', () => {
+    const bundle = readFileSync(join(project, 'node_modules', 'pvtree', 'dist', 'cli', 'pvtree.js'), 'utf8');
+    const modules = [...bundle.matchAll(/^\/\/ (src\/\S+\.ts)$/gm)].map((m) => m[1]);
+    assert.ok(modules.includes('src/pva/client/client.ts') && modules.includes('src/cli/client-commands.ts'), modules.join(' '));
+    assert.deepEqual(modules.filter((m) => /^src\/(tree|epics|ca|pva\/server\/(server|connection))\b|serve\.ts$/.test(m)), []);
+    const imports = [...bundle.matchAll(/^import .* from "([^"]+)";$/gm)].map((m) => m[1]);
+    assert.deepEqual(imports.filter((i) => !i.startsWith('node:')), [], 'only Node built-ins are imported up front');
+    assert.match(bundle, /import\("\.\/serve\.js"\)/, 'serve is imported from dist/cli/serve.js when it runs');
+  });
+
   it('(a) a plain .mjs program builds a tree, serves it with EpicsPvServer and reads it back with the client', async () => {
     writeFileSync(join(project, 'app.mjs'), APP);
     const udpPort = await freeUdpPort();
