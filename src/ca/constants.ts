@@ -184,9 +184,14 @@ export function dbrFamily(dbrType: number): DbrFamily {
   if (dbrType > DBR_LAST) return dbrType === 37 ? 'sts' : 'plain';
   return DBR_FAMILIES[Math.floor(dbrType / 7)]!;
 }
+/** The DBR type code of a family and value type (e.g. time + double → DBR_TIME_DOUBLE, 20). */
 export function dbrTypeCode(family: DbrFamily, type: DbrValueType): number {
   return DBR_FAMILIES.indexOf(family) * 7 + DBR_VALUE_TYPES.indexOf(type);
 }
+/**
+ * Whether a number is a DBR type code this server knows (the regular families and the special
+ * types).
+ */
 export function isValidDbrType(dbrType: number): boolean {
   return Number.isInteger(dbrType) && dbrType >= 0 && dbrType <= DBR_LAST_SPECIAL;
 }

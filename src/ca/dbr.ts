@@ -59,9 +59,11 @@ const META_SIZE: Record<DbrFamily, Record<DbrValueType, number>> = {
   ctrl: { string: 4, short: 28, float: 48, enum: 422, char: 21, long: 44, double: 80 },
 };
 
+/** Bytes of one value element of a DBR type. */
 export function dbrElementSize(dbrType: number): number {
   return ELEMENT_SIZE[dbrValueType(dbrType)];
 }
+/** Bytes of the metadata (status, time stamp, limits …) before the value of a DBR type. */
 export function dbrMetaSize(dbrType: number): number {
   if (dbrType === DBR.STSACK_STRING) return 8;
   return META_SIZE[dbrFamily(dbrType)][dbrValueType(dbrType)];

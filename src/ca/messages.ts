@@ -47,6 +47,7 @@ export type CaProtocolErrorCode =
   | 'bad-dbr-type'
   | 'bad-count';
 
+/** n rounded up to a multiple of 8 (CA payloads are padded to 8 bytes). */
 export function padTo8(n: number): number {
   return (n + 7) & ~7;
 }
@@ -54,6 +55,10 @@ export function padTo8(n: number): number {
 // ---------------------------------------------------------------------------
 // Header
 
+/**
+ * Header bytes a message needs: the extended header when the payload size or count does not fit 16
+ * bits.
+ */
 export function headerSize(payloadSize: number, count: number): number {
   return payloadSize >= 0xffff || count >= 0xffff ? CA_EXTENDED_HEADER_SIZE : CA_HEADER_SIZE;
 }
@@ -130,6 +135,7 @@ export function encodeFrame(h: Omit<CaHeader, 'payloadSize'>, payload: Uint8Arra
   return out;
 }
 
+/** The byte arrays joined into one. */
 export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
   let n = 0;
   for (const p of parts) n += p.length;
@@ -422,11 +428,13 @@ export function tryDecodeMessage(frame: CaFrame, dir: CaDirection): CaDecodeResu
 // ---------------------------------------------------------------------------
 // Address helpers (IPv4 as u32, network order).
 
+/** A dotted IPv4 address as the 32-bit number CA messages carry. */
 export function ipv4ToUint32(addr: string): number {
   const parts = addr.split('.').map((x) => Number(x));
   if (parts.length !== 4 || parts.some((x) => !Number.isInteger(x) || x < 0 || x > 255)) return 0;
   return ((parts[0]! << 24) | (parts[1]! << 16) | (parts[2]! << 8) | parts[3]!) >>> 0;
 }
+/** A 32-bit IPv4 address from a CA message as dotted text. */
 export function uint32ToIpv4(n: number): string {
   return [(n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
 }

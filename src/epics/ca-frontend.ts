@@ -1,18 +1,21 @@
 // Serves the same holders over Channel Access: adapts each holder to the CA source interface,
-// choosing the native DBR type CA clients know (see the README's type table).
+// choosing the native DBR type CA clients know (see the README's type table). The adapters are made
+// when a client looks a name up, so an idle PV costs the CA side nothing but what start-up noted
+// of its strings.
 import {
   CaServer,
   DBE_ALARM,
   DBE_LOG,
   DBE_VALUE,
   LONG_STRING_SUFFIX,
-  StaticCaSource,
+  longStringCount,
   longStringView,
   type CaNativeType,
   type CaPv,
   type CaPvMetadata,
   type CaPvSnapshot,
   type CaServerOptions,
+  type CaSource,
   type CaValue,
   type CaWriteContext,
 } from '../ca/index.ts';
@@ -20,6 +23,7 @@ import type { Logger } from '../pva/server/index.ts';
 import { EpicsCommandHolder, EpicsPvHolder } from './holder.ts';
 import { displayFormOf, alarmOf } from './type-map.ts';
 import type { ScalarType } from '../pvdata/index.ts';
+import type { PvKind } from './type-map.ts';
 
 /** CA strings hold at most 39 characters and a NUL; longer ones travel as char arrays. */
 const CA_STRING_MAX = 40;
@@ -71,7 +75,10 @@ class VariableCaPv implements CaPv {
   /** Present only with read-on-get, so plain reads stay synchronous. */
   readonly refresh?: () => Promise<void>;
 
-  constructor(private readonly h: EpicsPvHolder) {
+  constructor(
+    private readonly h: EpicsPvHolder,
+    startsLong = false,
+  ) {
     if (h.readsOnGet) this.refresh = () => h.readOnGet();
     const k = h.kind;
     const v = h.variable;
@@ -82,8 +89,7 @@ class VariableCaPv implements CaPv {
       this.startsLong = false;
     } else if (k.kind === 'display' || (k.kind === 'scalar' && k.type === 'string' && !k.array)) {
       this.enumAsString = false;
-      // the limits are in bytes of UTF-8, as sent
-      this.startsLong = utf8Length(h.variable.valueDisp) >= CA_STRING_MAX || (typeof v.value === 'string' && utf8Length(v.value) >= CA_STRING_MAX);
+      this.startsLong = startsLong;
       this.nativeType = 'string';
       this.maxCount = 1;
     } else {
@@ -148,9 +154,12 @@ class CommandCaPv implements CaPv {
   readonly nativeType: CaNativeType;
   readonly maxCount = 1;
   readonly writable = true;
-  private readonly startMs = Date.now();
 
-  constructor(private readonly h: EpicsCommandHolder) {
+  constructor(
+    private readonly h: EpicsCommandHolder,
+    /** When serving started: the timestamp until the first put. */
+    private readonly startMs = Date.now(),
+  ) {
     this.nativeType = caTypeOf(h.argType.type);
   }
 
@@ -183,13 +192,28 @@ class CommandCaPv implements CaPv {
   }
 }
 
-export function caPvOf(h: EpicsPvHolder | EpicsCommandHolder): CaPv {
-  return h instanceof EpicsPvHolder ? new VariableCaPv(h) : new CommandCaPv(h);
+/** A variable whose CA value is a string (str, or a value shown as its display string), as VariableCaPv decides. */
+function isCaString(k: PvKind): boolean {
+  return k.kind === 'display' || (k.kind === 'scalar' && k.type === 'string' && !k.array);
+}
+
+/** The CA adapter of a holder (`startsLong`: see VariableCaPv; `startMs`: when serving started). */
+export function caPvOf(h: EpicsPvHolder | EpicsCommandHolder, startsLong = false, startMs?: number): CaPv {
+  return h instanceof EpicsPvHolder ? new VariableCaPv(h, startsLong) : new CommandCaPv(h, startMs);
 }
 
 /** The Channel Access half of an EpicsPvServer. */
 export class CaFrontend {
   private server: CaServer | undefined;
+  private holders: ReadonlyMap<string, EpicsPvHolder | EpicsCommandHolder> = new Map();
+  /**
+   * UTF-8 bytes at start of the string PVs whose value was 40 bytes or more long then (variables:
+   * exactly those that start long); sizes their long-string views. Every other string starts short.
+   */
+  private readonly startBytes = new Map<string, number>();
+  /** PVs whose value was cut for CA once already (warned about). */
+  private readonly truncated = new Set<string>();
+  private readonly startMs = Date.now();
 
   constructor(
     private readonly opts: Partial<CaServerOptions>,
@@ -200,19 +224,37 @@ export class CaFrontend {
     return this.server;
   }
 
-  async start(holders: ReadonlyMap<string, EpicsPvHolder | EpicsCommandHolder>): Promise<void> {
-    const source = new StaticCaSource();
-    const log = this.log;
-    for (const [name, h] of holders) {
-      const pv = caPvOf(h);
-      // `NAME.$`: the whole value as a char array, for every PV whose CA value is a string (README)
-      const dollar = name + LONG_STRING_SUFFIX;
-      const onTruncated = (bytes: number, max: number): void =>
-        log.warn(`ca: ${name} is ${bytes} bytes long; CA clients get its first ${max - 1} bytes as a char array (${dollar})`);
-      const view = longStringView(pv, { onTruncated });
-      source.add(name, view && pv instanceof VariableCaPv && pv.startsLong ? view : pv);
-      if (view && !holders.has(dollar)) source.add(dollar, view);
+  /**
+   * Notes what CA needs of a PV from the moment serving starts: how long its string value is now.
+   * The server calls it for every PV as it walks the tree, before start().
+   */
+  note(name: string, h: EpicsPvHolder | EpicsCommandHolder): void {
+    let bytes: number;
+    let long: boolean;
+    if (h instanceof EpicsPvHolder) {
+      // only str variables and values wider than 64 bits can be CA strings
+      const ti = h.variable.typeInfo;
+      if (ti.base !== 'String' && !(ti.bits > 64)) return;
+      if (!isCaString(h.kind)) return;
+      const v = h.variable;
+      const raw = v.value;
+      const disp = v.valueDisp;
+      // the limits are in bytes of UTF-8, as sent
+      long = utf8Length(disp) >= CA_STRING_MAX || (typeof raw === 'string' && utf8Length(raw) >= CA_STRING_MAX);
+      bytes = utf8Length(h.kind.kind === 'display' ? disp : String(raw));
+    } else {
+      if (caTypeOf(h.argType.type) !== 'string') return;
+      const d = h.command.defaultArg;
+      bytes = utf8Length(d === undefined || d === null ? '' : String(d));
+      long = bytes >= CA_STRING_MAX;
     }
+    if (long) this.startBytes.set(name, bytes);
+  }
+
+  async start(holders: ReadonlyMap<string, EpicsPvHolder | EpicsCommandHolder>): Promise<void> {
+    this.holders = holders;
+    const source: CaSource = { lookup: (name) => this.lookup(name) };
+    const log = this.log;
     this.server = new CaServer({
       log: (level, msg) => (level === 'error' ? log.error(msg) : level === 'warn' ? log.warn(msg) : level === 'info' ? log.info(msg) : log.debug(msg)),
       ...this.opts,
@@ -220,6 +262,32 @@ export class CaFrontend {
     });
     const { port } = await this.server.start();
     log.info(`Channel Access server on port ${port}`);
+  }
+
+  /**
+   * A name's CA PV, made for this lookup: a served holder's adapter (a string long at start: its
+   * long-string view), or `NAME.$`, the long-string view of a PV whose CA value is a string.
+   */
+  private lookup(name: string): CaPv | undefined {
+    const h = this.holders.get(name);
+    if (h) {
+      const pv = caPvOf(h, this.startBytes.has(name), this.startMs);
+      return pv instanceof VariableCaPv && pv.startsLong ? (this.view(name, pv) ?? pv) : pv;
+    }
+    if (!name.endsWith(LONG_STRING_SUFFIX)) return undefined;
+    const base = name.slice(0, -LONG_STRING_SUFFIX.length);
+    const bh = this.holders.get(base);
+    return bh ? this.view(base, caPvOf(bh, this.startBytes.has(base), this.startMs)) : undefined;
+  }
+
+  /** `NAME.$`: the whole value as a char array, for every PV whose CA value is a string (README). */
+  private view(name: string, pv: CaPv): CaPv | undefined {
+    const onTruncated = (bytes: number, max: number): void => {
+      if (this.truncated.has(name)) return;
+      this.truncated.add(name);
+      this.log.warn(`ca: ${name} is ${bytes} bytes long; CA clients get its first ${max - 1} bytes as a char array (${name}${LONG_STRING_SUFFIX})`);
+    };
+    return longStringView(pv, { maxCount: longStringCount(this.startBytes.get(name) ?? 0), onTruncated });
   }
 
   async stop(): Promise<void> {

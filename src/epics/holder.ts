@@ -1,5 +1,8 @@
-// EpicsPvHolder: one served PV. Holds the SharedPV for a tree variable or command, turns tree
-// updates into partial pvData updates and client puts / RPCs into tree sets and calls.
+// EpicsPvHolder: one served PV. Turns tree updates into partial pvData updates and client puts /
+// RPCs into tree sets and calls. A holder costs a few words until a client uses it: its SharedPV,
+// pvData values and tree listener are made on first use (a pvAccess channel, a Channel Access or
+// web subscriber) and dropped again when the last one leaves; the pvData type is shared by every
+// PV of the same kind (shape.ts).
 import {
   BitSet,
   PVStructure,
@@ -9,17 +12,23 @@ import {
   type ScalarType,
   type Structure,
 } from '../pvdata/index.ts';
-import { ntEnum, ntScalar, ntScalarArray, timeFromDate, DISPLAY_FORMS } from '../pvdata/nt.ts';
+import { ntScalar, ntScalarArray, timeFromDate, DISPLAY_FORMS } from '../pvdata/nt.ts';
 import { SharedPV, type Logger, type PutRequest } from '../pva/server/index.ts';
 import { parseTypeStr, type BaseCommand, type BaseVariable, type VariableValue } from '../tree/index.ts';
 import { parseScalar, splitArray } from '../tree/format.ts';
-import { alarmOf, displayFormOf, pvKindOf, scalarTypeOfTypeStr, type PvKind } from './type-map.ts';
+import { alarmOf, displayFormOf, scalarTypeOfTypeStr, type PvKind } from './type-map.ts';
+import { shapeOf, type PvShape } from './shape.ts';
 
 /** Per-PV settings of the bridge. */
 export interface HolderOptions {
   /** Read hardware on a client get when the cached value is older than this (ms). */
   readOnGetMs?: number;
   log: Logger;
+  /**
+   * When serving started (ms since the epoch): the timestamp of a value the tree never updated
+   * (default: when the PV is first used).
+   */
+  startMs?: number;
 }
 
 /** What both protocols see of a holder's state. */
@@ -38,47 +47,110 @@ function num(v: number | bigint | undefined, type: ScalarType, dflt: number, onB
   }
 }
 
+/** Enum keys in choice order (choice index → tree value) and the choice names. */
+interface EnumChoices {
+  readonly keys: number[];
+  readonly choices: string[];
+}
+
+const NO_ENUM: EnumChoices = Object.freeze({ keys: [], choices: [] }) as unknown as EnumChoices;
+
+function enumChoicesOf(variable: BaseVariable<unknown>): EnumChoices {
+  if (!variable.enum) return { keys: [], choices: [] };
+  const keys: number[] = [];
+  const choices: string[] = [];
+  for (const [k, v] of Object.entries(variable.enum)) {
+    keys.push(Number(k));
+    choices.push(v);
+  }
+  return { keys, choices };
+}
+
+/** A holder's state while the PV is in use. */
+class LivePv {
+  readonly update: PVStructure;
+  readonly listeners = new Set<HolderListener>();
+  readonly enums: EnumChoices;
+  lastAlarm = '';
+  /** Stays live until stop() (start() was called). */
+  pinned = false;
+
+  constructor(
+    readonly shape: PvShape,
+    variable: BaseVariable<unknown>,
+    readonly pv: SharedPV,
+    readonly onTreeUpdate: (path: string, vv: VariableValue<unknown>) => void,
+  ) {
+    this.enums = shape.kind.kind === 'enum' ? enumChoicesOf(variable) : NO_ENUM;
+    this.update = new PVStructure(shape.type);
+  }
+
+  get users(): number {
+    return this.pv.channelCount + this.listeners.size;
+  }
+}
+
+/** Holders made live with no user yet: dropped again at the next turn unless someone came. */
+const unclaimed = new Set<EpicsPvHolder>();
+let sweepQueued = false;
+function sweep(): void {
+  sweepQueued = false;
+  const hs = [...unclaimed];
+  unclaimed.clear();
+  for (const h of hs) h.releaseIfIdle();
+}
+
+const noop = (): void => {};
+
 /**
  * Serves one tree Variable as a pvAccess PV (an NTScalar, NTScalarArray or NTEnum with alarm, time
  * stamp, display and control): follows the variable's updates, turns client puts into tree sets,
- * and reads hardware on a get when asked to.
+ * and reads hardware on a get when asked to. Idle, it holds only its name, variable and options.
  */
 export class EpicsPvHolder {
-  readonly pv: SharedPV;
-  readonly type: Structure;
-  readonly kind: PvKind;
-  /** Enum keys in choice order (choice index → tree value). */
-  readonly enumKeys: number[] = [];
-  readonly choices: string[] = [];
-  private readonly update: PVStructure;
-  private readonly offValue: number;
-  private readonly offAlarm: number;
-  private readonly offTime: number;
-  private lastAlarm = '';
-  private readonly listeners = new Set<HolderListener>();
-  private readonly onTreeUpdate = (_path: string, vv: VariableValue<unknown>) => this.publish(vv);
+  /** undefined: idle (nothing made); null: stopped for good. */
+  private live: LivePv | undefined | null;
 
   constructor(
     readonly name: string,
     readonly variable: BaseVariable<unknown>,
     private readonly opts: HolderOptions,
-  ) {
-    this.kind = pvKindOf(variable.nativeType);
-    if (variable.enum) {
-      for (const [k, v] of Object.entries(variable.enum)) {
-        this.enumKeys.push(Number(k));
-        this.choices.push(v);
-      }
-    }
-    this.type = this.buildType();
-    this.update = new PVStructure(this.type);
-    this.offValue = this.type.offsetOf('value')!;
-    this.offAlarm = this.type.offsetOf('alarm')!;
-    this.offTime = this.type.offsetOf('timeStamp')!;
-    this.pv = new SharedPV({
-      onPut: (_pv, put) => this.put(put),
-      onGet: opts.readOnGetMs === undefined ? undefined : () => this.readOnGet(),
-    });
+  ) {}
+
+  /** The PV's shared pvData shape (type and offsets). */
+  get shape(): PvShape {
+    return this.live?.shape ?? shapeOf(this.variable);
+  }
+
+  get kind(): PvKind {
+    return this.shape.kind;
+  }
+
+  get type(): Structure {
+    return this.shape.type;
+  }
+
+  /** Enum keys in choice order (choice index → tree value). */
+  get enumKeys(): number[] {
+    return this.enums().keys;
+  }
+
+  get choices(): string[] {
+    return this.enums().choices;
+  }
+
+  private enums(): EnumChoices {
+    return this.live?.enums ?? (this.variable.enum ? enumChoicesOf(this.variable) : NO_ENUM);
+  }
+
+  /** The SharedPV serving this PV over pvAccess (made on first use). */
+  get pv(): SharedPV {
+    return this.activate()?.pv ?? new SharedPV();
+  }
+
+  /** True while the PV's pvData state exists (someone uses it, or it was just asked for). */
+  get isLive(): boolean {
+    return !!this.live;
   }
 
   get path(): string {
@@ -89,112 +161,160 @@ export class EpicsPvHolder {
     return this.variable.mode !== 'RO';
   }
 
-  private buildType(): Structure {
-    const k = this.kind;
-    if (k.kind === 'enum') return ntEnum();
-    if (k.kind === 'display') return ntScalar('string', { display: true });
-    if (k.array) return ntScalarArray(k.type, { display: true, control: true });
-    return ntScalar(k.type, { display: true, control: true, valueAlarm: true });
+  /** Makes the live state (SharedPV open with the current value, tree listener) if missing. */
+  private activate(): LivePv | undefined {
+    if (this.live !== undefined) return this.live ?? undefined;
+    const pv = new SharedPV({
+      onPut: (_pv, put) => this.put(put),
+      onGet: this.opts.readOnGetMs === undefined ? undefined : () => this.readOnGet(),
+      onLastDisconnect: () => this.releaseIfIdle(),
+    });
+    const live = new LivePv(shapeOf(this.variable), this.variable, pv, (_path, vv) => this.publish(vv));
+    this.live = live;
+    live.pv.open(this.initial());
+    this.variable.addListener(live.onTreeUpdate);
+    // asked for without a user (a lookup that came to nothing): dropped again unless one comes
+    unclaimed.add(this);
+    if (!sweepQueued) {
+      sweepQueued = true;
+      setImmediate(sweep);
+    }
+    return live;
+  }
+
+  /** @internal Drops the live state when no channel or subscriber uses it any more. */
+  releaseIfIdle(): void {
+    const live = this.live;
+    if (!live || live.pinned || live.users > 0) return;
+    this.variable.delListener(live.onTreeUpdate);
+    this.live = undefined;
+    live.pv.close();
   }
 
   /** The tree value in this PV's pvData form. */
   toPvValue(v: unknown): unknown {
     const k = this.kind;
     if (k.kind === 'enum') {
+      const e = this.enums();
       const key = typeof v === 'boolean' ? (v ? 1 : 0) : Number(v);
-      let index = this.enumKeys.indexOf(key);
+      let index = e.keys.indexOf(key);
       // a value that is not a key (an enable's 'parent'): the choice its display names
-      if (index < 0 && typeof v === 'string') index = this.choices.indexOf(this.variable.genDisp(v));
-      return { index: Math.max(0, index), choices: this.choices };
+      if (index < 0 && typeof v === 'string') index = e.choices.indexOf(this.variable.genDisp(v));
+      return { index: Math.max(0, index), choices: e.choices };
     }
     if (k.kind === 'display') return this.variable.genDisp(v);
-    return coerce(this.type.layout[this.offValue].type, v);
+    return coerce(this.type.layout[this.shape.value].type, v);
   }
 
   /** The complete value, with metadata (used when opening and for new clients). */
   initial(): PVStructure {
     const v = this.variable;
-    const s = new PVStructure(this.type);
-    s.set('value', this.toPvValue(v.value));
+    const sh = this.shape;
+    const s = new PVStructure(sh.type);
+    const pv = this.toPvValue(v.value);
+    if (sh.kind.kind === 'enum') {
+      const e = pv as { index: number; choices: string[] };
+      s.setAt(sh.value + 1, e.index);
+      s.setAt(sh.value + 2, e.choices);
+    } else s.setAt(sh.value, pv);
     const vv = v.getVariableValue(false);
     const a = alarmOf(vv.status, vv.severity, vv.error);
-    s.set('alarm', { severity: a.severity, status: a.status, message: a.message });
-    this.lastAlarm = `${a.severity}/${a.status}/${a.message}`;
-    s.set('timeStamp', timeFromDate(vv.updated || Date.now()));
-    s.set('display.description', v.description ?? '');
-    if (s.has('display.units')) s.set('display.units', v.units ?? '');
-    const k = this.kind;
-    if (k.kind === 'scalar' && s.has('display.limitLow')) {
+    s.setAt(sh.alarm + 1, a.severity);
+    s.setAt(sh.alarm + 2, a.status);
+    s.setAt(sh.alarm + 3, a.message);
+    if (this.live) this.live.lastAlarm = `${a.severity}/${a.status}/${a.message}`;
+    const t = timeFromDate(vv.updated || this.opts.startMs || Date.now());
+    s.setAt(sh.timeStamp + 1, t.secondsPastEpoch);
+    s.setAt(sh.timeStamp + 2, t.nanoseconds);
+    s.setAt(sh.timeStamp + 3, t.userTag);
+    s.setAt(sh.description, v.description ?? '');
+    if (sh.units >= 0) s.setAt(sh.units, v.units ?? '');
+    const k = sh.kind;
+    if (k.kind === 'scalar' && sh.displayLow >= 0) {
       const t = k.type;
       // a limit outside the wire type (minimum -1 on a UInt8) must not stop the server: not shown
       const bad = (what: string) => (x: number | bigint) =>
         this.opts.log.warn(`${this.name}: ${what} ${String(x)} does not fit the PV's ${t}; not shown`);
-      s.set('display.limitLow', num(v.minimum, t, 0, bad('minimum')));
-      s.set('display.limitHigh', num(v.maximum, t, 0, bad('maximum')));
-      s.set('control.limitLow', num(v.minimum, t, 0));
-      s.set('control.limitHigh', num(v.maximum, t, 0));
-      if (s.has('display.precision')) {
+      s.setAt(sh.displayLow, num(v.minimum, t, 0, bad('minimum')));
+      s.setAt(sh.displayHigh, num(v.maximum, t, 0, bad('maximum')));
+      s.setAt(sh.controlLow, num(v.minimum, t, 0));
+      s.setAt(sh.controlHigh, num(v.maximum, t, 0));
+      if (sh.precision >= 0) {
         const { precision, form } = displayFormOf(v.disp);
-        s.set('display.precision', precision);
-        s.set('display.form', { index: form, choices: DISPLAY_FORMS });
+        s.setAt(sh.precision, precision);
+        s.setAt(sh.form + 1, form);
+        s.setAt(sh.form + 2, DISPLAY_FORMS);
       }
-      if (s.has('valueAlarm.active')) {
+      if (sh.valueAlarm >= 0) {
         const isFloat = t === 'float' || t === 'double';
         const lim = (x: number | bigint | undefined) => num(x, t, isFloat ? NaN : 0, bad('alarm limit'));
-        s.set('valueAlarm', {
-          active: v.hasAlarm,
-          lowAlarmLimit: lim(v.lowAlarm),
-          lowWarningLimit: lim(v.lowWarning),
-          highWarningLimit: lim(v.highWarning),
-          highAlarmLimit: lim(v.highAlarm),
-          lowAlarmSeverity: v.lowAlarm != null ? 2 : 0,
-          lowWarningSeverity: v.lowWarning != null ? 1 : 0,
-          highWarningSeverity: v.highWarning != null ? 1 : 0,
-          highAlarmSeverity: v.highAlarm != null ? 2 : 0,
-        });
+        // valueAlarm's leaves in NT order: active, low/high limits, their severities, hysteresis
+        const o = sh.valueAlarm;
+        s.setAt(o + 1, v.hasAlarm);
+        s.setAt(o + 2, lim(v.lowAlarm));
+        s.setAt(o + 3, lim(v.lowWarning));
+        s.setAt(o + 4, lim(v.highWarning));
+        s.setAt(o + 5, lim(v.highAlarm));
+        s.setAt(o + 6, v.lowAlarm != null ? 2 : 0);
+        s.setAt(o + 7, v.lowWarning != null ? 1 : 0);
+        s.setAt(o + 8, v.highWarning != null ? 1 : 0);
+        s.setAt(o + 9, v.highAlarm != null ? 2 : 0);
       }
     }
     return s;
   }
 
+  /** Makes the PV live and keeps it so until stop() (the server makes PVs live on first use). */
   start(): void {
-    this.pv.open(this.initial());
-    this.variable.addListener(this.onTreeUpdate);
+    const live = this.activate();
+    if (live) live.pinned = true;
   }
 
+  /** Ends the PV for good: clients' monitors end, the tree listener goes. */
   stop(): void {
-    this.variable.delListener(this.onTreeUpdate);
-    this.pv.close();
-    this.listeners.clear();
+    const live = this.live;
+    this.live = null;
+    if (!live) return;
+    this.variable.delListener(live.onTreeUpdate);
+    live.pv.close();
+    live.listeners.clear();
   }
 
-  /** Subscribes to changes (used by the Channel Access adapter). */
+  /** Subscribes to changes (used by the Channel Access adapter and the web feed). */
   subscribe(l: HolderListener): () => void {
-    this.listeners.add(l);
-    return () => this.listeners.delete(l);
+    const live = this.activate();
+    if (!live) return noop;
+    live.listeners.add(l);
+    return () => {
+      if (live.listeners.delete(l) && this.live === live) this.releaseIfIdle();
+    };
   }
 
   /** A tree update: post only what changed (value, alarm when it moved, timestamp). */
   publish(vv: VariableValue<unknown>): void {
-    if (!this.pv.isOpen) return;
-    const u = this.update;
+    const live = this.live;
+    if (!live || !live.pv.isOpen) return;
+    const sh = live.shape;
+    const u = live.update;
     u.clearChanged();
-    if (this.kind.kind === 'enum') u.setAt(this.offValue + 1, (this.toPvValue(vv.value) as { index: number }).index);
-    else u.setAt(this.offValue, this.toPvValue(vv.value));
+    if (sh.kind.kind === 'enum') u.setAt(sh.value + 1, (this.toPvValue(vv.value) as { index: number }).index);
+    else u.setAt(sh.value, this.toPvValue(vv.value));
     const a = alarmOf(vv.status, vv.severity, vv.error);
     const alarmKey = `${a.severity}/${a.status}/${a.message}`;
-    const alarmMoved = alarmKey !== this.lastAlarm;
+    const alarmMoved = alarmKey !== live.lastAlarm;
     if (alarmMoved) {
-      this.lastAlarm = alarmKey;
-      u.set('alarm', { severity: a.severity, status: a.status, message: a.message });
+      live.lastAlarm = alarmKey;
+      u.setAt(sh.alarm + 1, a.severity);
+      u.setAt(sh.alarm + 2, a.status);
+      u.setAt(sh.alarm + 3, a.message);
     }
     // timeStamp's leaves follow it: secondsPastEpoch, nanoseconds, userTag
     const ms = vv.updated || Date.now();
-    u.data[this.offTime + 1] = BigInt(Math.floor(ms / 1000));
-    u.data[this.offTime + 2] = Math.round((ms % 1000) * 1e6);
-    u.changed.set(this.offTime);
-    this.pv.post(u);
-    for (const l of this.listeners) l({ value: true, alarm: alarmMoved });
+    u.data[sh.timeStamp + 1] = BigInt(Math.floor(ms / 1000));
+    u.data[sh.timeStamp + 2] = Math.round((ms % 1000) * 1e6);
+    u.changed.set(sh.timeStamp);
+    live.pv.post(u);
+    for (const l of live.listeners) l({ value: true, alarm: alarmMoved });
   }
 
   /** True when client reads should refresh the value first (read-on-get is configured). */
@@ -212,17 +332,18 @@ export class EpicsPvHolder {
     if (v.mode === 'WO' || Date.now() - v.lastUpdated <= maxAgeMs) return;
     const before = v.lastUpdated;
     await v.get({ read: true });
-    if (v.lastUpdated !== before && this.pv.isOpen) {
+    const live = this.live;
+    if (v.lastUpdated !== before && live && live.pv.isOpen) {
       // value unchanged (no listener call) but fresher: move the timestamp
-      this.update.clearChanged();
-      this.update.set('timeStamp', timeFromDate(v.lastUpdated));
-      this.pv.post(this.update);
+      live.update.clearChanged();
+      live.update.set('timeStamp', timeFromDate(v.lastUpdated));
+      live.pv.post(live.update);
     }
   }
 
   /** Converts a client's put to a tree value; throws with a message for the client. */
   treeValueFromPut(put: PutRequest): unknown {
-    const valueBit = this.offValue;
+    const valueBit = this.shape.value;
     const c = put.changed;
     let sent = c.get(0) || c.get(valueBit);
     for (let o = valueBit + 1; !sent && o < this.type.layout[valueBit].end; o++) sent = c.get(o);
@@ -297,7 +418,6 @@ export class EpicsPvHolder {
 
 /** A Command served as a PV: RPC runs it (NTURI query `arg`), a put runs it with the value. */
 export class EpicsCommandHolder {
-  readonly pv: SharedPV;
   readonly type: Structure;
   readonly argType: { type: ScalarType; array: boolean };
   private readonly retType: { type: ScalarType; array: boolean } | undefined;
@@ -312,10 +432,21 @@ export class EpicsCommandHolder {
     this.argType = scalarTypeOfTypeStr(command.argType) ?? { type: 'int', array: false };
     this.retType = scalarTypeOfTypeStr(command.retType);
     this.type = this.argType.array ? ntScalarArray(this.argType.type, { display: true }) : ntScalar(this.argType.type, { display: true });
-    this.pv = new SharedPV({
+  }
+
+  private _pv: SharedPV | undefined;
+  private stopped = false;
+
+  /** The SharedPV serving the command over pvAccess (made on first use, then kept: it shows the last put). */
+  get pv(): SharedPV {
+    if (this._pv) return this._pv;
+    const pv = new SharedPV({
       onPut: async (_pv, put) => this.put(put.value.get('value')),
       onRpc: async (_pv, arg) => this.rpc(arg),
     });
+    if (this.stopped) return pv;
+    pv.open(this.initial());
+    return (this._pv = pv);
   }
 
   /** The last value a put ran the command with (over either protocol), and when. */
@@ -334,9 +465,10 @@ export class EpicsCommandHolder {
     await this.call(arg);
     const ms = Date.now();
     this.last = { value: arg, ms };
-    if (this.pv.isOpen) {
+    const pv = this._pv;
+    if (pv?.isOpen) {
       try {
-        this.pv.post({ value: arg, timeStamp: timeFromDate(ms) });
+        pv.post({ value: arg, timeStamp: timeFromDate(ms) });
       } catch (e) {
         this.opts.log.debug(`command ${this.name}: value not shown over pvAccess: ${(e as Error).message}`);
       }
@@ -348,7 +480,8 @@ export class EpicsCommandHolder {
     return this.command.path;
   }
 
-  start(): void {
+  /** The PV's value when first used: the default argument, or the last put before that. */
+  private initial(): PVStructure {
     const s = new PVStructure(this.type);
     s.set('display.description', this.command.description ?? '');
     if (this.command.defaultArg !== undefined) {
@@ -358,12 +491,28 @@ export class EpicsCommandHolder {
         // a default the wire type cannot hold is simply not shown
       }
     }
-    s.set('timeStamp', timeFromDate(Date.now()));
-    this.pv.open(s);
+    s.set('timeStamp', timeFromDate(this.opts.startMs || Date.now()));
+    const last = this.last;
+    if (last) {
+      try {
+        s.set('value', last.value);
+        s.set('timeStamp', timeFromDate(last.ms));
+      } catch {
+        // as a put's post: a value the wire type cannot hold is not shown
+      }
+    }
+    return s;
+  }
+
+  /** Opens the PV now (the server opens it on first use). */
+  start(): void {
+    void this.pv;
   }
 
   stop(): void {
-    this.pv.close();
+    this.stopped = true;
+    this._pv?.close();
+    this._pv = undefined;
     this.listeners.clear();
   }
 

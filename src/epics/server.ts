@@ -1,7 +1,9 @@
 // EpicsPvServer: scans a running tree and serves each selected Variable and Command as one PV,
 // over pvAccess (and Channel Access), with the names and group rules of PyRogue's epicsV4 server.
+// Start-up walks the tree once and makes one small holder per PV; what a PV needs only once a
+// client uses it (pvData values, the SharedPV, protocol adapters) is made then (see holder.ts).
 import { writeFileSync } from 'node:fs';
-import { PvaServer, consoleLogger, type Logger, type PvaServerOptions } from '../pva/server/index.ts';
+import { PvaServer, consoleLogger, type ChannelSource, type Logger, type PvaServerOptions } from '../pva/server/index.ts';
 import { BaseCommand, BaseVariable, type GroupSpec, type Node, type Protocol, type Root } from '../tree/index.ts';
 import type { CaServer, CaServerOptions } from '../ca/index.ts';
 import { CaFrontend } from './ca-frontend.ts';
@@ -47,8 +49,10 @@ export class EpicsPvServer implements Protocol {
   readonly excGroups: GroupSpec;
   readonly log: Logger;
   private readonly pvMap: Record<string, string> | undefined;
+  /** Every served PV by name, in the order served (variables in tree order, then commands). */
   private readonly holders = new Map<string, Holder>();
-  private mapping = new Map<string, string>();
+  /** pvMap mode: PV name → the path as the map gives it (what list() shows). */
+  private readonly mapPaths = new Map<string, string>();
   private pva: PvaServer | undefined;
   private ca: CaFrontend | undefined;
   private started = false;
@@ -78,8 +82,10 @@ export class EpicsPvServer implements Protocol {
 
   /** path → PV name of everything served (after start, or as it would be served). */
   list(): Record<string, string> {
-    const m = this.started ? this.mapping : this.scan();
-    return Object.fromEntries(m);
+    const out: Record<string, string> = {};
+    if (this.started) for (const [name, h] of this.holders) out[this.mapPaths.get(name) ?? h.path] = name;
+    else this.scan((path, name) => (out[path] = name));
+    return out;
   }
 
   /** Prints, or writes to `file`, one `pvName -> path` line per PV. */
@@ -101,9 +107,11 @@ export class EpicsPvServer implements Protocol {
     return `${this.base}:${node.path.replace(/\./g, ':')}`;
   }
 
-  /** Decides what is served: path → PV name. */
-  private scan(): Map<string, string> {
-    const out = new Map<string, string>();
+  /**
+   * Decides what is served, in one walk of the tree: calls `visit` with each PV's path, name and
+   * node (variables in tree order, then commands, as PyRogue lists them).
+   */
+  private scan(visit: (path: string, name: string, node: BaseVariable<unknown> | BaseCommand) => void): void {
     const root = this.root;
     if (this.pvMap) {
       for (const [path, name] of Object.entries(this.pvMap)) {
@@ -112,15 +120,23 @@ export class EpicsPvServer implements Protocol {
           this.log.error(`pvMap: no variable or command at '${path}' (for PV ${name}); not served`);
           continue;
         }
-        out.set(path, name);
+        visit(path, name, node as BaseVariable<unknown> | BaseCommand);
       }
-      return out;
+      return;
     }
-    const nodes: Node[] = [...root.variableList, ...root.commandList];
-    for (const n of nodes) {
-      if (n.filterByGroup(this.incGroups, this.excGroups)) out.set(n.path, this.nameFor(n));
-    }
-    return out;
+    const inc = this.incGroups;
+    const exc = this.excGroups;
+    const commands: BaseCommand[] = [];
+    const walk = (n: Node): void => {
+      for (const c of n.nodes.values()) {
+        if (c instanceof BaseVariable) {
+          if (c.filterByGroup(inc, exc)) visit(c.path, this.nameFor(c), c);
+        } else if (c instanceof BaseCommand && c.filterByGroup(inc, exc)) commands.push(c);
+        if (c.nodes.size) walk(c);
+      }
+    };
+    walk(root);
+    for (const c of commands) visit(c.path, this.nameFor(c), c);
   }
 
   /** Protocol start: called by the Root after it is running. */
@@ -128,41 +144,49 @@ export class EpicsPvServer implements Protocol {
     if (this.started) return;
     if (root && root !== this.root) throw new Error('EpicsPvServer: started by a different Root');
     if (!this.root.running) throw new Error('EpicsPvServer: the Root is not running (start the Root; it starts its protocols)');
-    this.mapping = this.scan();
+    const log = this.log;
+    const startMs = Date.now();
+    // one options object for every PV; only read-on-get overrides by path get their own
+    const common: HolderOptions = { log, readOnGetMs: this.opts.readOnGet?.maxAgeMs, startMs };
+    const byPath = this.opts.readOnGetByPath;
     const hopts = (path: string): HolderOptions => {
-      const o = this.opts.readOnGetByPath?.[path];
-      const roG = o === null ? undefined : (o ?? this.opts.readOnGet);
-      return { log: this.log, readOnGetMs: roG?.maxAgeMs };
+      const o = byPath?.[path];
+      if (o === undefined) return common;
+      return { log, readOnGetMs: o === null ? undefined : o.maxAgeMs, startMs };
     };
-    const seen = new Map<string, string>();
-    for (const [path, name] of this.mapping) {
-      if (seen.has(name)) {
-        this.log.error(`PV name ${name} used for both ${seen.get(name)} and ${path}; serving the first`);
-        this.mapping.delete(path); // list() and dump() show only what is served
-        continue;
+    if (this.protocols.includes('ca')) this.ca = new CaFrontend(this.opts.ca ?? {}, log);
+    const ca = this.ca;
+    const pvMap = !!this.pvMap;
+    this.scan((path, name, node) => {
+      const seen = this.holders.get(name);
+      if (seen) {
+        log.error(`PV name ${name} used for both ${this.mapPaths.get(name) ?? seen.path} and ${path}; serving the first`);
+        return; // list() and dump() show only what is served
       }
-      seen.set(name, path);
-      const node = this.root.getNode(path)!;
-      const h = node instanceof BaseCommand ? new EpicsCommandHolder(name, node, hopts(path)) : new EpicsPvHolder(name, node as BaseVariable<unknown>, hopts(path));
-      h.start();
+      const h = node instanceof BaseCommand ? new EpicsCommandHolder(name, node, hopts(path)) : new EpicsPvHolder(name, node, hopts(path));
       this.holders.set(name, h);
-    }
+      if (pvMap) this.mapPaths.set(name, path);
+      ca?.note(name, h);
+    });
     try {
       if (this.protocols.includes('pva')) {
-        this.pva = new PvaServer({ logger: this.log, ...this.opts.pva });
-        for (const [name, h] of this.holders) this.pva.addPV(name, h.pv);
+        this.pva = new PvaServer({ logger: log, ...this.opts.pva });
+        const holders = this.holders;
+        const source: ChannelSource = {
+          has: (name) => holders.has(name),
+          get: (name) => holders.get(name)?.pv,
+          names: () => holders.keys(),
+        };
+        this.pva.addSource(source);
         await this.pva.start();
       }
-      if (this.protocols.includes('ca')) {
-        this.ca = new CaFrontend(this.opts.ca ?? {}, this.log);
-        await this.ca.start(this.holders);
-      }
+      if (ca) await ca.start(this.holders);
     } catch (e) {
       await this.stop();
       throw e;
     }
     this.started = true;
-    this.log.info(`serving ${this.holders.size} PVs (${this.protocols.join(', ')})`);
+    log.info(`serving ${this.holders.size} PVs (${this.protocols.join(', ')})`);
   }
 
   /** Protocol stop: disconnects clients and releases the tree's listeners. */
@@ -173,6 +197,7 @@ export class EpicsPvServer implements Protocol {
     this.pva = undefined;
     for (const h of this.holders.values()) h.stop();
     this.holders.clear();
+    this.mapPaths.clear();
     this.started = false;
   }
 }

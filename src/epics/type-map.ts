@@ -12,6 +12,7 @@ export type PvKind =
 const UINT: Record<number, ScalarType> = { 8: 'ubyte', 16: 'ushort', 32: 'uint', 64: 'ulong' };
 const INT: Record<number, ScalarType> = { 8: 'byte', 16: 'short', 32: 'int', 64: 'long' };
 
+/** Which kind of PV (scalar, array, enum, string …) a tree variable's native type is served as. */
 export function pvKindOf(nt: NativeType): PvKind {
   const array = nt.length !== undefined;
   switch (nt.kind) {

@@ -56,8 +56,11 @@ export class ProtocolError {
   }
 }
 
+/** Whether a frame's payload is big-endian. */
 export const isBigEndian = (f: Frame): boolean => (f.flags & FLAG_BIG_ENDIAN) !== 0;
+/** Whether a frame was sent by a server. */
 export const isFromServer = (f: Frame): boolean => (f.flags & FLAG_SERVER) !== 0;
+/** Whether a frame is a control message. */
 export const isControl = (f: Frame): boolean => (f.flags & FLAG_CONTROL) !== 0;
 
 // ---------------------------------------------------------------- message shapes
@@ -288,10 +291,12 @@ export function beginMessage(w: Writer, command: number, fromServer: boolean): n
   return start;
 }
 
+/** Finishes a message begun with {@link beginMessage}: writes its payload size into the header. */
 export function endMessage(w: Writer, start: number): void {
   w.patchU32(start + 4, w.pos - start - HEADER_SIZE);
 }
 
+/** Writes a control message (header only; `value` in the size field). */
 export function encodeControl(w: Writer, ctrl: Ctrl, value: number, fromServer: boolean): void {
   w.ensure(HEADER_SIZE);
   w.buf[w.pos++] = PVA_MAGIC;
@@ -312,6 +317,10 @@ export function writeTypedValue(w: Writer, v: AnyValue | PVStructure | null): vo
   encodeValue(w, v.type, v.value);
 }
 
+/**
+ * Reads a type description followed by a value of that type (a variant union's content); null for
+ * an empty one.
+ */
 export function readTypedValue(r: Reader, cache?: TypeCache): AnyValue | null {
   const type = decodeType(r, cache);
   if (!type) return null;

@@ -170,6 +170,7 @@ export class Writer {
   }
 }
 
+/** Reverses the byte order of each `width`-byte element in `nbytes` bytes of `buf` from `start`. */
 export function swapBytes(buf: Uint8Array, start: number, nbytes: number, width: number): void {
   // Buffer's native swaps run at memory speed; the byte loop below is the fallback for odd widths.
   if (nbytes % width === 0 && (width === 2 || width === 4 || width === 8)) {

@@ -47,6 +47,7 @@ function readBound(r: Reader): number {
 
 // ---------------------------------------------------------------- types
 
+/** Writes a type description (null: the empty type). */
 export function encodeType(w: Writer, t: FieldDesc | null): void {
   if (t === null) {
     w.u8(0xff);
@@ -89,6 +90,10 @@ export function encodeType(w: Writer, t: FieldDesc | null): void {
   }
 }
 
+/**
+ * Reads a type description, resolving and filling the connection's type cache; null for the empty
+ * type.
+ */
 export function decodeType(r: Reader, cache?: TypeCache, depth = 0): FieldDesc | null {
   if (depth > MAX_TYPE_DEPTH) {
     r.fail('type description nested too deeply');
@@ -417,14 +422,17 @@ export interface Status {
 /** The OK status (encoded as the single byte 0xff). */
 export const STATUS_OK: Status = Object.freeze({ type: StatusType.OK, message: '', callTree: '' });
 
+/** An ERROR status with a message. */
 export function statusError(message: string, callTree = ''): Status {
   return { type: StatusType.ERROR, message, callTree };
 }
 
+/** Whether a status is OK or a warning (the operation succeeded). */
 export function isOk(s: Status): boolean {
   return s.type === StatusType.OK || s.type === StatusType.WARNING;
 }
 
+/** Writes a status (OK as the single byte 0xff). */
 export function encodeStatus(w: Writer, s: Status): void {
   if (s.type === StatusType.OK && !s.message && !s.callTree) return w.u8(0xff);
   w.u8(s.type);
@@ -432,6 +440,7 @@ export function encodeStatus(w: Writer, s: Status): void {
   w.string(s.callTree);
 }
 
+/** Reads a status. */
 export function decodeStatus(r: Reader): Status {
   const t = r.u8();
   if (t === 0xff) return STATUS_OK;

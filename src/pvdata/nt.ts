@@ -78,6 +78,7 @@ export const enumType: Structure = struct('enum_t', { index: 'int', choices: 'st
 
 const NUMERIC = new Set<ScalarType>(['byte', 'short', 'int', 'long', 'ubyte', 'ushort', 'uint', 'ulong', 'float', 'double']);
 
+/** Whether a scalar type is a number (not boolean or string). */
 export function isNumeric(t: ScalarType): boolean {
   return NUMERIC.has(t);
 }
@@ -128,6 +129,7 @@ export function displayType(valueType: ScalarType, opts: DisplayOptions = {}): S
   });
 }
 
+/** The control_t structure for a value type (limitLow, limitHigh, minStep). */
 export function controlType(valueType: ScalarType, opts: SubtypeNaming = {}): Structure {
   const named = !!opts.namedSubtypes;
   return cached(`control:${valueType}:${named}`, () =>
@@ -135,6 +137,7 @@ export function controlType(valueType: ScalarType, opts: SubtypeNaming = {}): St
   );
 }
 
+/** The valueAlarm_t structure for a value type (limits, severities, hysteresis). */
 export function valueAlarmType(valueType: ScalarType, opts: SubtypeNaming = {}): Structure {
   const named = !!opts.namedSubtypes;
   return cached(`valueAlarm:${valueType}:${named}`, () =>
@@ -425,6 +428,7 @@ export function timeToMs(t: TimeLike): number {
   return Number(t.secondsPastEpoch) * 1000 + t.nanoseconds / 1e6;
 }
 
+/** A time_t value as a Date (millisecond precision). */
 export function timeToDate(t: TimeLike): Date {
   return new Date(timeToMs(t));
 }
@@ -438,6 +442,7 @@ export function setTimeStamp(v: PVStructure, t: TimeStampValue = timeNow(), path
   v.setAt(base + 3, t.userTag | 0);
 }
 
+/** The time_t value at `path` of a structure. */
 export function getTimeStamp(v: PVStructure, path = 'timeStamp'): TimeStampValue {
   return v.get(path) as TimeStampValue;
 }

@@ -177,10 +177,12 @@ for (const t of SCALAR_TYPES) {
   arrayCache.set(t, Object.freeze({ kind: 'scalarArray', type: t }));
 }
 
+/** The description of a scalar of this type (shared, frozen). */
 export function scalar(type: ScalarType): ScalarDesc {
   return scalarCache.get(type)!;
 }
 
+/** The description of an array of this scalar type (shared, frozen). */
 export function scalarArray(type: ScalarType): ScalarArrayDesc {
   return arrayCache.get(type)!;
 }
@@ -191,6 +193,7 @@ export const ANY: AnyDesc = Object.freeze({ kind: 'any' });
 /** A field given as a type name ('double', 'string[]', 'any') or a description. */
 export type FieldSpec = FieldDesc | `${ScalarType}` | `${ScalarType}[]` | 'any';
 
+/** A type description from a type name ('double', 'string[]', 'any') or a description. */
 export function toDesc(spec: FieldSpec): FieldDesc {
   if (typeof spec !== 'string') return spec;
   if (spec === 'any') return ANY;
@@ -203,6 +206,13 @@ export function toDesc(spec: FieldSpec): FieldDesc {
   return scalar(spec as ScalarType);
 }
 
+/**
+ * A structure description from its id and fields.
+ *
+ * ```ts
+ * const point = struct('point_t', { x: 'double', y: 'double', tags: 'string[]' });
+ * ```
+ */
 export function struct(id: string, fields: Record<string, FieldSpec> | readonly Member[]): Structure {
   const members = Array.isArray(fields)
     ? (fields as readonly Member[])
@@ -210,6 +220,7 @@ export function struct(id: string, fields: Record<string, FieldSpec> | readonly 
   return new Structure(id, members);
 }
 
+/** A (regular) union description from its id and members. */
 export function union(id: string, fields: Record<string, FieldSpec>): UnionDesc {
   return new UnionDesc(
     id,
@@ -217,10 +228,12 @@ export function union(id: string, fields: Record<string, FieldSpec>): UnionDesc 
   );
 }
 
+/** The description of an array of this structure. */
 export function structArray(element: Structure): StructureArrayDesc {
   return { kind: 'structureArray', element };
 }
 
+/** The description of an array of this union. */
 export function unionArray(element: UnionDesc): UnionArrayDesc {
   return { kind: 'unionArray', element };
 }

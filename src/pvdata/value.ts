@@ -66,6 +66,7 @@ const BIG_RANGE: Partial<Record<ScalarType, [bigint, bigint]>> = {
   ulong: [0n, (1n << 64n) - 1n],
 };
 
+/** The zero value of a scalar type (false, 0, 0n or ''). */
 export function defaultScalar(t: ScalarType): ScalarValue {
   switch (t) {
     case 'boolean':
@@ -80,6 +81,7 @@ export function defaultScalar(t: ScalarType): ScalarValue {
   }
 }
 
+/** The initial value of a field of this type (zeros, empty arrays, nested defaults). */
 export function defaultValue(t: FieldDesc): unknown {
   switch (t.kind) {
     case 'scalar':
@@ -149,6 +151,7 @@ export function coerceScalar(t: ScalarType, v: unknown): ScalarValue {
   }
 }
 
+/** A scalar array value of type `t` from an array-like (range-checked for integers). */
 export function coerceArray(t: ScalarType, v: unknown): ArrayValue {
   const C = ARRAY_CTOR[t];
   if (C) {

@@ -387,6 +387,7 @@ export function loadTreeFromYaml(text: string): Root {
   return root;
 }
 
+/** Builds a tree from a YAML tree description file (see {@link loadTreeFromYaml}). */
 export function loadTreeFromFile(path: string): Root {
   let text: string;
   try {

@@ -47,6 +47,10 @@ function port(v: string | undefined, dflt: number): number {
   return v && Number.isInteger(n) && n > 0 && n < 65536 ? n : dflt;
 }
 
+/**
+ * Client settings from the EPICS_PVA_* environment variables (or `env`), with the pvxs defaults
+ * for what is unset.
+ */
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ClientConfig {
   return {
     addrList: list(env.EPICS_PVA_ADDR_LIST),

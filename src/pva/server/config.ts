@@ -26,10 +26,12 @@ export interface PvaServerConfig {
   sendQueueLimit: number;
 }
 
+/** The entries of a space- or comma-separated address list. */
 export function splitList(v: string | undefined): string[] {
   return (v ?? '').split(/[\s,]+/).filter(Boolean);
 }
 
+/** `host` or `host:port` as a {@link HostPort}, with `defaultPort` when none is given. */
 export function parseHostPort(entry: string, defaultPort: number): HostPort {
   const i = entry.lastIndexOf(':');
   if (i > 0 && /^\d+$/.test(entry.slice(i + 1))) return { host: entry.slice(0, i), port: Number(entry.slice(i + 1)) };
@@ -60,6 +62,10 @@ export function broadcastAddresses(): string[] {
   return out;
 }
 
+/**
+ * Server settings: the options given, the rest from EPICS_PVAS_* / EPICS_PVA_* in `env`, with the
+ * pvxs defaults.
+ */
 export function serverConfig(opts: Partial<PvaServerConfig> = {}, env: NodeJS.ProcessEnv = process.env): PvaServerConfig {
   const tcpPort = opts.tcpPort ?? num(env.EPICS_PVAS_SERVER_PORT ?? env.EPICS_PVA_SERVER_PORT, 5075);
   const udpPort = opts.udpPort ?? num(env.EPICS_PVAS_BROADCAST_PORT ?? env.EPICS_PVA_BROADCAST_PORT, 5076);
