@@ -6,7 +6,8 @@ import { pathToFileURL } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { EpicsPvServer, type EpicsProtocol } from '../epics/index.ts';
 import { consoleLogger, type LogLevel } from '../pva/server/index.ts';
-import { Root, loadTreeFromFile } from '../tree/index.ts';
+import { Root, loadTreeFromFile, parseSrpV3Url } from '../tree/index.ts';
+import { memoryFromSpec } from '../tree/memory/spec.ts';
 import { WebServer } from '../web/index.ts';
 import { parseArgs, UsageError, type OptSpec } from './args.ts';
 import { stdio, type CliIO } from './client-commands.ts';
@@ -33,6 +34,10 @@ Options:
                         127.0.0.1; 0.0.0.0 for every interface) and a pvws-compatible web
                         socket at /pvws/pv
   --http-read-only      the page and the web socket refuse every write and command call
+  --memory URL          the tree's registers live on real hardware: srpv3://HOST[:PORT] (SLAC's
+                        SRPv3 over RSSI and packetizer, as PyRogue's UdpRssiPack; port 8192;
+                        ?packetizer=2, rssi=0, tdest=N, timeout=S, retries=N, jumbo=1, crc=1),
+                        or emulate (the default)
   -h, --help            this help
 
 A module must export a Root (as 'root' or default) or a function createRoot() returning one.
@@ -51,6 +56,7 @@ const SPECS: OptSpec[] = [
   { long: 'config-dir', value: true },
   { long: 'http', value: true },
   { long: 'http-read-only' },
+  { long: 'memory', value: true },
   { short: 'h', long: 'help' },
 ];
 
@@ -92,6 +98,8 @@ export interface ServeConfig {
   configDir?: string;
   /** Serve the web page and the pvws web socket. */
   http?: { host: string; port: number; readOnly: boolean };
+  /** The memory behind the root (`emulate` or an srpv3:// URL), replacing the tree's own. */
+  memory?: string;
 }
 
 /** `[HOST:]PORT` of --http (HOST may be a bracketed IPv6 address); the host defaults to 127.0.0.1. */
@@ -105,6 +113,16 @@ export function parseHttpAddress(text: string): { host: string; port: number } {
 
 const list = (v: string | true | undefined): string[] | undefined =>
   typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+
+function checkMemory(url: string | undefined): string | undefined {
+  if (url === undefined || url === 'emulate') return url;
+  try {
+    parseSrpV3Url(url);
+  } catch (e) {
+    throw new UsageError(`--memory: ${(e as Error).message}`);
+  }
+  return url;
+}
 
 /** Parses `pvtree serve` arguments; 'help' for -h. Throws UsageError on bad input. */
 export function parseServeArgs(argv: string[]): ServeConfig | 'help' {
@@ -147,6 +165,7 @@ export function parseServeArgs(argv: string[]): ServeConfig | 'help' {
     protocols: protocols as EpicsProtocol[],
     loopback: o.has('loopback'),
     configDir: str('config-dir'),
+    memory: checkMemory(str('memory')),
     http,
   };
 }
@@ -154,6 +173,13 @@ export function parseServeArgs(argv: string[]): ServeConfig | 'help' {
 /** The environment the servers read: `env` with the loopback settings over it when asked. */
 export function serverEnv(config: ServeConfig, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return config.loopback ? { ...env, ...LOOPBACK_ENV } : env;
+}
+
+/** Put the memory `--memory` names behind the root, and log its link going down and up. */
+function useMemory(root: Root, spec: string, log: ReturnType<typeof consoleLogger>): void {
+  const mem = memoryFromSpec(spec);
+  root.setMemBase(mem);
+  mem.onLinkChange?.((up, detail) => (up ? log.info(`${spec}: ${detail}`) : log.warn(`${spec}: link down: ${detail}`)));
 }
 
 /** Loads a Root from a YAML tree or a JS/TS module. */
@@ -212,6 +238,7 @@ export async function serveCommand(argv: string[], io: CliIO = stdio): Promise<n
   let pvMap: Record<string, string> | undefined;
   try {
     root = await loadRoot(config.tree);
+    if (config.memory !== undefined) useMemory(root, config.memory, log);
   } catch (e) {
     return fail((e as Error).message);
   }

@@ -73,7 +73,7 @@ export async function settleAll(ps: Promise<unknown>[]): Promise<void> {
  */
 export class Device extends Node implements BlockHost {
   readonly offset: number;
-  readonly memBase: Memory | undefined;
+  private _memBase: Memory | undefined;
   /** Hardware access on or off (PyRogue's `enable`); see `enabled` for the effective state. */
   readonly enable: EnableVariable;
   private readonly _timeout: number | undefined;
@@ -84,7 +84,7 @@ export class Device extends Node implements BlockHost {
   constructor(opts: DeviceOptions) {
     super(opts);
     this.offset = opts.offset ?? 0;
-    this.memBase = opts.memBase;
+    this._memBase = opts.memBase;
     this._timeout = opts.timeout;
     this.enable = new EnableVariable({ enabled: opts.enabled, deps: opts.enableDeps });
     this._enabled = this.enable.own && this.enable.depsOk;
@@ -144,6 +144,20 @@ export class Device extends Node implements BlockHost {
       // a child's own value reads 'parent' while this one is off
       if (moved || was !== d._enabled) d.enable._stateChanged();
     }
+  }
+
+  /** The memory given to this device (undefined: it uses its parent's). */
+  get memBase(): Memory | undefined { return this._memBase; }
+
+  /**
+   * Put `m` behind this device and every device that inherits its memory, before the tree runs
+   * (how `pvtree serve --memory` points a tree at hardware). Blocks are rebuilt on next use.
+   */
+  setMemBase(m: Memory): void {
+    if (this.root?.running) throw new NodeError(`${this.path}: cannot change the memory of a running tree`);
+    this._memBase = m;
+    this._invalidateBlocks();
+    for (const d of this.deviceList) d._invalidateBlocks();
   }
 
   /** Absolute byte address in `memory`. */

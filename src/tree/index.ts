@@ -33,6 +33,8 @@ export { Block, BlockError } from './block.ts';
 export { Field, type FieldLayout } from './field.ts';
 export { type Memory, type Transaction, type TransactionType, MemoryError, LinkDownError } from './memory/interface.ts';
 export { SrpV3Memory, type SrpV3MemoryOptions, parseSrpV3Url, SRPV3_DEFAULT_PORT } from './memory/srpv3.ts';
+export { MemoryRegistry, memoryFromSpec } from './memory/spec.ts';
+export { MemoryLinks, describeMemory } from './memory/link-watch.ts';
 export { Emulate, type EmulateOptions } from './memory/emulate.ts';
 export { Hub, type HubOptions } from './memory/hub.ts';
 export {

@@ -2,12 +2,17 @@
 //
 // Schema (every key optional unless marked *):
 //
-//   root:      { name: Root, description, pollEn: true, initRead: false, initWrite: false, timeout: 1 }
+//   root:      { name: Root, description, pollEn: true, initRead: false, initWrite: false, timeout: 1,
+//                memory: <memory> }         # default: emulated memory
+//   <memory>:  emulate | srpv3://HOST:PORT?packetizer=2 | { type: srpv3, host, port: 8192, packetizer: 1,
+//              rssi: true, tDest: 0, timeout, retries, jumbo, crc }   (see src/tree/memory/spec.ts);
+//              a device with `memory:` reaches its registers there (offsets from 0), the same
+//              board named twice is one link
 //   variables: [ <variable> ]            # on the root itself
 //   commands:  [ <command> ]
 //   devices:                             # nestable to any depth
 //     - name*: Dev
-//       description, offset: 0x1000, hidden, groups: [..], enabled: true
+//       description, offset: 0x1000, hidden, groups: [..], enabled: true, memory: <memory>
 //       number, stride               # a device array: Dev[0] at offset, Dev[1] at offset + stride …
 //       variables: [ <variable> ], commands: [ <command> ], devices: [ <device> ]
 //
@@ -49,6 +54,7 @@ import { LinkVariable } from './link-variable.ts';
 import { LocalCommand, RemoteCommand, type RemoteCommandFunction } from './command.ts';
 import { BUILTIN_GROUP, type Node } from './node.ts';
 import type { Base, Mode } from './types.ts';
+import { MemoryRegistry } from './memory/spec.ts';
 
 /** A YAML tree description that cannot be built, with where and why. */
 export class TreeYamlError extends Error {
@@ -70,8 +76,8 @@ const CMD_KEYS: Record<string, string[]> = {
   local: [...COMMON_CMD, 'action', 'target'],
   remote: [...COMMON_CMD, 'offset', 'bitSize', 'bitOffset', 'base', 'function'],
 };
-const DEV_KEYS = ['name', 'description', 'offset', 'hidden', 'groups', 'enabled', 'number', 'stride', 'variables', 'commands', 'devices'];
-const ROOT_KEYS = ['name', 'description', 'pollEn', 'initRead', 'initWrite', 'timeout'];
+const DEV_KEYS = ['name', 'description', 'offset', 'hidden', 'groups', 'enabled', 'number', 'stride', 'memory', 'variables', 'commands', 'devices'];
+const ROOT_KEYS = ['name', 'description', 'pollEn', 'initRead', 'initWrite', 'timeout', 'memory'];
 const REMOTE_FNS: Record<string, RemoteCommandFunction> = {
   touch: RemoteCommand.touch, touchOne: RemoteCommand.touchOne, touchZero: RemoteCommand.touchZero,
   setArg: RemoteCommand.setArg, toggle: RemoteCommand.toggle, postedTouch: RemoteCommand.postedTouch,
@@ -86,6 +92,8 @@ const MODES = ['RW', 'RO', 'WO'];
 class Ctx {
   /** Checks run once the whole tree exists (targets, link variables). */
   readonly deferred: (() => void)[] = [];
+  /** `memory:` entries: one link per board however often it is named. */
+  readonly memories = new MemoryRegistry();
 }
 
 function fail(where: string, msg: string): never {
@@ -350,6 +358,7 @@ function buildDevice(where: string, o: Obj, parent: Device, root: Root, ctx: Ctx
       name: run ? `${name}[${i}]` : name, description: str(w, o, 'description'),
       offset: run ? (offset ?? 0) + i * run.stride : offset,
       hidden: bool(w, o, 'hidden'), groups: groups(w, o), enabled: bool(w, o, 'enabled'),
+      memBase: o.memory === undefined ? undefined : wrap(`${w}.memory`, () => ctx.memories.get(o.memory)),
     }));
     wrap(w, () => parent.add(dev));
     fillDevice(w, o, dev, root, ctx);
@@ -375,11 +384,12 @@ export function loadTreeFromYaml(text: string): Root {
   const r = doc.root ?? {};
   if (!isObj(r)) fail('root', 'must be a mapping');
   checkKeys('root', r, ROOT_KEYS);
+  const ctx = new Ctx();
   const root = wrap('root', () => new Root({
     name: str('root', r, 'name'), description: str('root', r, 'description'), pollEn: bool('root', r, 'pollEn'),
     initRead: bool('root', r, 'initRead'), initWrite: bool('root', r, 'initWrite'), timeout: num('root', r, 'timeout'),
+    memBase: r.memory === undefined ? undefined : wrap('root.memory', () => ctx.memories.get(r.memory)),
   }));
-  const ctx = new Ctx();
   list('document', doc, 'variables').forEach((v, i) => buildVariable(`variables[${i}]`, v, root, root, ctx));
   list('document', doc, 'commands').forEach((c, i) => buildCommand(`commands[${i}]`, c, root, root, ctx));
   list('document', doc, 'devices').forEach((d, i) => buildDevice(`devices[${i}]`, d, root, root, ctx));
