@@ -18,7 +18,10 @@ import {
   type CaSource,
   type CaValue,
   type CaWriteContext,
+  type CaClientInfo,
 } from '../ca/index.ts';
+import type { AccessGate } from '../security/index.ts';
+import { accessBits, caRequester } from './access.ts';
 import type { Logger } from '../pva/server/index.ts';
 import { EpicsCommandHolder, EpicsPvHolder } from './holder.ts';
 import { displayFormOf, alarmOf } from './type-map.ts';
@@ -75,10 +78,15 @@ class VariableCaPv implements CaPv {
   /** Present only with read-on-get, so plain reads stay synchronous. */
   readonly refresh?: () => Promise<void>;
 
+  /** Per-client rights, present with access security: the gate's answer, without WRITE when RO. */
+  readonly accessRights?: (client: CaClientInfo) => number;
+
   constructor(
     private readonly h: EpicsPvHolder,
     startsLong = false,
+    gate?: AccessGate,
   ) {
+    if (gate) this.accessRights = (c) => accessBits(gate.rights(h.resource, caRequester(c))) & (h.writable ? 3 : 1);
     if (h.readsOnGet) this.refresh = () => h.readOnGet();
     const k = h.kind;
     const v = h.variable;
@@ -139,9 +147,9 @@ class VariableCaPv implements CaPv {
     return { value, status: a.caStatus, severity: a.severity as 0 | 1 | 2 | 3, timestamp: timestampOf(vv.updated) };
   }
 
-  async write(value: CaValue, _ctx: CaWriteContext): Promise<void> {
+  async write(value: CaValue, ctx: CaWriteContext): Promise<void> {
     const h = this.h;
-    await h.set(h.fromPlainValue(value as number | string | ArrayLike<number | string>));
+    await h.set(h.fromPlainValue(value as number | string | ArrayLike<number | string>), caRequester(ctx));
   }
 
   subscribe(listener: (events: number) => void): () => void {
@@ -155,12 +163,17 @@ class CommandCaPv implements CaPv {
   readonly maxCount = 1;
   readonly writable = true;
 
+  /** Per-client rights, present with access security (running a command needs WRITE). */
+  readonly accessRights?: (client: CaClientInfo) => number;
+
   constructor(
     private readonly h: EpicsCommandHolder,
     /** When serving started: the timestamp until the first put. */
     private readonly startMs = Date.now(),
+    gate?: AccessGate,
   ) {
     this.nativeType = caTypeOf(h.argType.type);
+    if (gate) this.accessRights = (c) => accessBits(gate.rights(h.resource, caRequester(c)));
   }
 
   metadata(): CaPvMetadata {
@@ -181,10 +194,10 @@ class CommandCaPv implements CaPv {
     return { value, status: 0, severity: 0, timestamp: timestampOf(last?.ms ?? this.startMs) };
   }
 
-  async write(value: CaValue): Promise<void> {
+  async write(value: CaValue, ctx: CaWriteContext): Promise<void> {
     let arg: unknown = typeof value === 'number' || typeof value === 'string' ? value : Array.from(value as ArrayLike<number>);
     if (this.h.argType.type === 'boolean' && typeof arg === 'number') arg = arg !== 0;
-    await this.h.put(arg);
+    await this.h.put(arg, caRequester(ctx));
   }
 
   subscribe(listener: (events: number) => void): () => void {
@@ -198,8 +211,8 @@ function isCaString(k: PvKind): boolean {
 }
 
 /** The CA adapter of a holder (`startsLong`: see VariableCaPv; `startMs`: when serving started). */
-export function caPvOf(h: EpicsPvHolder | EpicsCommandHolder, startsLong = false, startMs?: number): CaPv {
-  return h instanceof EpicsPvHolder ? new VariableCaPv(h, startsLong) : new CommandCaPv(h, startMs);
+export function caPvOf(h: EpicsPvHolder | EpicsCommandHolder, startsLong = false, startMs?: number, gate?: AccessGate): CaPv {
+  return h instanceof EpicsPvHolder ? new VariableCaPv(h, startsLong, gate) : new CommandCaPv(h, startMs, gate);
 }
 
 /** The Channel Access half of an EpicsPvServer. */
@@ -218,6 +231,8 @@ export class CaFrontend {
   constructor(
     private readonly opts: Partial<CaServerOptions>,
     private readonly log: Logger,
+    /** Access security: per-client rights and checked writes. */
+    private readonly gate?: AccessGate,
   ) {}
 
   get caServer(): CaServer | undefined {
@@ -271,13 +286,13 @@ export class CaFrontend {
   private lookup(name: string): CaPv | undefined {
     const h = this.holders.get(name);
     if (h) {
-      const pv = caPvOf(h, this.startBytes.has(name), this.startMs);
+      const pv = caPvOf(h, this.startBytes.has(name), this.startMs, this.gate);
       return pv instanceof VariableCaPv && pv.startsLong ? (this.view(name, pv) ?? pv) : pv;
     }
     if (!name.endsWith(LONG_STRING_SUFFIX)) return undefined;
     const base = name.slice(0, -LONG_STRING_SUFFIX.length);
     const bh = this.holders.get(base);
-    return bh ? this.view(base, caPvOf(bh, this.startBytes.has(base), this.startMs)) : undefined;
+    return bh ? this.view(base, caPvOf(bh, this.startBytes.has(base), this.startMs, this.gate)) : undefined;
   }
 
   /** `NAME.$`: the whole value as a char array, for every PV whose CA value is a string (README). */

@@ -18,12 +18,16 @@ import { parseTypeStr, type BaseCommand, type BaseVariable, type VariableValue }
 import { parseScalar, splitArray } from '../tree/format.ts';
 import { alarmOf, displayFormOf, scalarTypeOfTypeStr, type PvKind } from './type-map.ts';
 import { shapeOf, type PvShape } from './shape.ts';
+import { AccessDeniedError, type AccessGate, type Requester, type Resource } from '../security/index.ts';
+import { pvaRequester } from './access.ts';
 
 /** Per-PV settings of the bridge. */
 export interface HolderOptions {
   /** Read hardware on a client get when the cached value is older than this (ms). */
   readOnGetMs?: number;
   log: Logger;
+  /** Access security: client puts, RPCs and command calls given a Requester go through it. */
+  gate?: AccessGate;
   /**
    * When serving started (ms since the epoch): the timestamp of a value the tree never updated
    * (default: when the PV is first used).
@@ -155,6 +159,12 @@ export class EpicsPvHolder {
 
   get path(): string {
     return this.variable.path;
+  }
+
+  /** What access security sees of this PV: name, tree path, ASG (the node's, or from the group map). */
+  get resource(): Resource {
+    const v = this.variable;
+    return { name: this.name, path: v.path, asg: this.opts.gate?.asgOf(v) ?? v.accessGroup };
   }
 
   get writable(): boolean {
@@ -400,13 +410,22 @@ export class EpicsPvHolder {
       throw new Error(`${this.name} is read-only`);
     }
     const value = this.treeValueFromPut(put);
-    await this.set(value);
+    await this.set(value, put.client ? pvaRequester(put.client) : undefined);
   }
 
-  /** A set from any protocol: completes after the tree (and hardware) write. */
-  async set(value: unknown): Promise<void> {
+  /**
+   * A set from any protocol: completes after the tree (and hardware) write. With a requester it
+   * goes through access security (checked, audited; AccessDeniedError when refused).
+   */
+  async set(value: unknown, who?: Requester): Promise<void> {
+    const gate = this.opts.gate;
+    if (gate && who) return gate.write(this.resource, who, { op: 'put', old: this.variable.value, value }, () => this.apply(value));
+    return this.apply(value);
+  }
+
+  private async apply(value: unknown): Promise<void> {
     const v = this.variable;
-    if (v.mode === 'RO') throw new Error(`${this.name} is read-only`);
+    if (v.mode === 'RO') throw new AccessDeniedError(`${this.name} is read-only`);
     try {
       await v.set(value, { write: true });
     } catch (e) {
@@ -441,8 +460,8 @@ export class EpicsCommandHolder {
   get pv(): SharedPV {
     if (this._pv) return this._pv;
     const pv = new SharedPV({
-      onPut: async (_pv, put) => this.put(put.value.get('value')),
-      onRpc: async (_pv, arg) => this.rpc(arg),
+      onPut: async (_pv, put) => this.put(put.value.get('value'), put.client ? pvaRequester(put.client) : undefined),
+      onRpc: async (_pv, arg, req) => this.rpc(arg, req.client ? pvaRequester(req.client) : undefined),
     });
     if (this.stopped) return pv;
     pv.open(this.initial());
@@ -460,9 +479,18 @@ export class EpicsCommandHolder {
     return () => this.listeners.delete(l);
   }
 
-  /** A put from any protocol: runs the command with the value, then shows it to every subscriber. */
-  async put(arg: unknown): Promise<void> {
-    await this.call(arg);
+  /** What access security sees of this PV: name, tree path, ASG (the node's, or from the group map). */
+  get resource(): Resource {
+    const c = this.command;
+    return { name: this.name, path: c.path, asg: this.opts.gate?.asgOf(c) ?? c.accessGroup };
+  }
+
+  /**
+   * A put from any protocol: runs the command with the value, then shows it to every subscriber.
+   * With a requester it goes through access security (a command call is a write).
+   */
+  async put(arg: unknown, who?: Requester): Promise<void> {
+    await this.call(arg, who);
     const ms = Date.now();
     this.last = { value: arg, ms };
     const pv = this._pv;
@@ -516,8 +544,17 @@ export class EpicsCommandHolder {
     this.listeners.clear();
   }
 
-  /** Runs the command; the argument may be a string (parsed by the command's argType). */
-  async call(arg: unknown): Promise<unknown> {
+  /**
+   * Runs the command; the argument may be a string (parsed by the command's argType). With a
+   * requester it goes through access security (checked, audited; AccessDeniedError when refused).
+   */
+  async call(arg: unknown, who?: Requester): Promise<unknown> {
+    const gate = this.opts.gate;
+    if (gate && who) return gate.write(this.resource, who, { op: 'call', value: arg }, () => this.run(arg));
+    return this.run(arg);
+  }
+
+  private async run(arg: unknown): Promise<unknown> {
     let a = typeof arg === 'bigint' && arg >= BigInt(Number.MIN_SAFE_INTEGER) && arg <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(arg) : arg;
     try {
       if (typeof a === 'string') a = this.parseArrayText(a);
@@ -549,7 +586,7 @@ export class EpicsCommandHolder {
     });
   }
 
-  private async rpc(arg: AnyValue | null): Promise<PVStructure> {
+  private async rpc(arg: AnyValue | null, who?: Requester): Promise<PVStructure> {
     let a: unknown;
     const v = arg?.value;
     if (v instanceof PVStructure) {
@@ -559,7 +596,7 @@ export class EpicsCommandHolder {
       } else if (v.has('value')) a = v.get('value');
       else if (v.has('arg')) a = v.get('arg');
     } else if (v !== undefined && v !== null) a = v;
-    const result = await this.call(a);
+    const result = await this.call(a, who);
     return this.result(result);
   }
 

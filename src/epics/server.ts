@@ -4,7 +4,9 @@
 // client uses it (pvData values, the SharedPV, protocol adapters) is made then (see holder.ts).
 import { writeFileSync } from 'node:fs';
 import { PvaServer, consoleLogger, type ChannelSource, type Logger, type PvaServerOptions } from '../pva/server/index.ts';
-import { BaseCommand, BaseVariable, type GroupSpec, type Node, type Protocol, type Root } from '../tree/index.ts';
+import { BaseCommand, BaseVariable, LocalCommand, type GroupSpec, type Node, type Protocol, type Root } from '../tree/index.ts';
+import { AccessGate, type AuditLogOptions, type InputResolver } from '../security/index.ts';
+import { pvaAccessControl, variableInput } from './access.ts';
 import type { CaServer, CaServerOptions } from '../ca/index.ts';
 import { CaFrontend } from './ca-frontend.ts';
 import { EpicsCommandHolder, EpicsPvHolder, type HolderOptions } from './holder.ts';
@@ -37,6 +39,31 @@ export interface EpicsPvServerOptions {
   /** Settings for the Channel Access server (port, interfaces…); the environment fills the rest. */
   ca?: Partial<CaServerOptions>;
   logger?: Logger;
+  /**
+   * Access security: an EPICS access security file (.acf). Every PV takes the ASG of its node
+   * (`asg` on the node or an ancestor), else of its first group in `asgByGroup`, else DEFAULT.
+   * A file that does not parse makes start() fail with its file, line and column.
+   */
+  acf?: string;
+  /** `$(NAME)` substitutions in the access security file. */
+  acfMacros?: Record<string, string>;
+  /** Every client may at most read (without `acf`: everyone reads, nobody writes). */
+  readOnly?: boolean;
+  /** Log every write and command call (allowed, denied, failed) as JSON lines to this file. */
+  audit?: string;
+  /** Size rotation of the audit file. */
+  auditOptions?: AuditLogOptions;
+  /** Tree group → ASG, for trees whose nodes name no `asg`. */
+  asgByGroup?: Record<string, string>;
+  /** Channel Access: match the client's IP address, not the host name it claims (IOC: asCheckClientIP). */
+  checkClientIP?: boolean;
+  /**
+   * With `acf`: also serve a command PV that reloads the file (default `<base>:ACF:Reload`; false:
+   * none). It is in ASG `ACF` (DEFAULT unless the file defines ACF).
+   */
+  acfReloadPv?: string | false;
+  /** A gate made elsewhere (e.g. shared with a web front end); then the options above are not used. */
+  accessGate?: AccessGate;
 }
 
 type Holder = EpicsPvHolder | EpicsCommandHolder;
@@ -56,6 +83,9 @@ export class EpicsPvServer implements Protocol {
   private pva: PvaServer | undefined;
   private ca: CaFrontend | undefined;
   private started = false;
+  private gate: AccessGate | undefined;
+  private ownsGate = false;
+  private unwatchGate: (() => void) | undefined;
 
   constructor(private readonly opts: EpicsPvServerOptions) {
     this.base = opts.base;
@@ -74,6 +104,28 @@ export class EpicsPvServer implements Protocol {
   /** The pvAccess server (after start). */
   get pvaServer(): PvaServer | undefined {
     return this.pva;
+  }
+
+  /**
+   * The access check every way in goes through (after start; undefined when no access security,
+   * read-only mode or audit was asked for). A web front end calls it, or the holders with a Requester.
+   */
+  get accessGate(): AccessGate | undefined {
+    return this.gate;
+  }
+
+  /**
+   * Re-reads the access security file and re-evaluates every connected client's rights (Channel
+   * Access clients get new ACCESS_RIGHTS). On an error the rules in force stay and it throws.
+   */
+  async reloadAcf(): Promise<void> {
+    if (!this.gate) throw new Error('no access security file is in use');
+    await this.gate.reload();
+  }
+
+  private needsGate(): boolean {
+    const o = this.opts;
+    return o.acf !== undefined || o.readOnly === true || o.audit !== undefined;
   }
 
   get protocols(): EpicsProtocol[] {
@@ -146,15 +198,34 @@ export class EpicsPvServer implements Protocol {
     if (!this.root.running) throw new Error('EpicsPvServer: the Root is not running (start the Root; it starts its protocols)');
     const log = this.log;
     const startMs = Date.now();
+    const o = this.opts;
+    let gate = o.accessGate;
+    if (!gate && this.needsGate()) {
+      // a bad file stops the start here, naming file, line and column
+      gate = await AccessGate.create({
+        acf: o.acf,
+        macros: o.acfMacros,
+        readOnly: o.readOnly,
+        audit: o.audit,
+        auditOptions: o.auditOptions,
+        asgByGroup: o.asgByGroup,
+        checkClientIP: o.checkClientIP,
+        logger: log,
+      });
+      this.ownsGate = true;
+      if (o.acf !== undefined) log.info(`access security: ${o.acf}${o.readOnly ? ' (read-only)' : ''}`);
+      else if (o.readOnly) log.info('access security: read-only for everyone');
+    }
+    this.gate = gate;
     // one options object for every PV; only read-on-get overrides by path get their own
-    const common: HolderOptions = { log, readOnGetMs: this.opts.readOnGet?.maxAgeMs, startMs };
+    const common: HolderOptions = { log, readOnGetMs: this.opts.readOnGet?.maxAgeMs, startMs, gate };
     const byPath = this.opts.readOnGetByPath;
     const hopts = (path: string): HolderOptions => {
       const o = byPath?.[path];
       if (o === undefined) return common;
-      return { log, readOnGetMs: o === null ? undefined : o.maxAgeMs, startMs };
+      return { log, readOnGetMs: o === null ? undefined : o.maxAgeMs, startMs, gate };
     };
-    if (this.protocols.includes('ca')) this.ca = new CaFrontend(this.opts.ca ?? {}, log);
+    if (this.protocols.includes('ca')) this.ca = new CaFrontend(this.opts.ca ?? {}, log, gate);
     const ca = this.ca;
     const pvMap = !!this.pvMap;
     this.scan((path, name, node) => {
@@ -168,9 +239,10 @@ export class EpicsPvServer implements Protocol {
       if (pvMap) this.mapPaths.set(name, path);
       ca?.note(name, h);
     });
+    if (gate) this.guard(gate, common);
     try {
       if (this.protocols.includes('pva')) {
-        this.pva = new PvaServer({ logger: log, ...this.opts.pva });
+        this.pva = new PvaServer({ logger: log, ...this.opts.pva, ...(gate ? { access: pvaAccessControl(gate, this.holders) } : {}) });
         const holders = this.holders;
         const source: ChannelSource = {
           has: (name) => holders.has(name),
@@ -189,8 +261,54 @@ export class EpicsPvServer implements Protocol {
     log.info(`serving ${this.holders.size} PVs (${this.protocols.join(', ')})`);
   }
 
+  /**
+   * Access security at start: the reload command PV, CALC inputs over the served variables, and
+   * re-evaluation of every client's rights whenever a rule's outcome may have moved.
+   */
+  private guard(gate: AccessGate, hopts: HolderOptions): void {
+    const o = this.opts;
+    const reloadName = o.acfReloadPv === undefined ? `${this.base}:ACF:Reload` : o.acfReloadPv;
+    if (o.acf !== undefined && !o.accessGate && reloadName !== false && !this.holders.has(reloadName)) {
+      const cmd = new LocalCommand<unknown, string>({
+        name: 'AcfReload',
+        description: 'Reload the access security file',
+        asg: 'ACF',
+        function: async () => {
+          await gate.reload();
+          const c = gate.config;
+          return c ? `reloaded ${c.file}` : 'nothing to reload';
+        },
+      });
+      this.holders.set(reloadName, new EpicsCommandHolder(reloadName, cmd as BaseCommand<unknown, unknown>, hopts));
+    }
+    const holders = this.holders;
+    const resolve: InputResolver = (name) => {
+      const h = holders.get(name) ?? (name.endsWith('.VAL') ? holders.get(name.slice(0, -4)) : undefined);
+      return h instanceof EpicsPvHolder ? variableInput(h.variable) : undefined;
+    };
+    gate.bindInputs(resolve, false);
+    const rules = gate.rules;
+    if (rules) {
+      const unknown = new Set<string>();
+      for (const h of holders.values()) {
+        const asg = h.resource.asg;
+        if (asg !== undefined && asg !== 'ACF' && !rules.hasGroup(asg)) unknown.add(asg);
+      }
+      for (const a of unknown) this.log.warn(`access security: ASG '${a}' is not defined in ${gate.config?.file}; its PVs follow DEFAULT`);
+    }
+    this.unwatchGate = gate.onChange(() => {
+      this.pva?.recomputeAccess();
+      this.ca?.caServer?.recomputeAccess();
+    });
+  }
+
   /** Protocol stop: disconnects clients and releases the tree's listeners. */
   async stop(): Promise<void> {
+    this.unwatchGate?.();
+    this.unwatchGate = undefined;
+    if (this.ownsGate) this.gate?.close();
+    this.gate = undefined;
+    this.ownsGate = false;
     await this.ca?.stop();
     this.ca = undefined;
     await this.pva?.stop();
