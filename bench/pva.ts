@@ -23,7 +23,7 @@ import { createSocket } from 'node:dgram';
 import { connect, createServer } from 'node:net';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PVStructure } from '../src/pvdata/index.ts';
+import { ARRAY_CTOR, PVStructure, type ScalarType } from '../src/pvdata/index.ts';
 import { ntScalar, ntScalarArray } from '../src/pvdata/nt.ts';
 import { PvaServer, SharedPV, consoleLogger, memoryLogger } from '../src/pva/server/index.ts';
 import { PvaClient } from '../src/pva/client/index.ts';
@@ -42,19 +42,62 @@ function table(title: string, head: string[], rows: string[][]): void {
 
 // ---------------------------------------------------------------- spam / eat modes
 
-/** A counter PV posted whenever every subscriber can take another update. */
-function spamPV(): SharedPV {
-  let count = 0;
-  const pv = new SharedPV({
-    onWritable: (p) => p.post({ value: ++count >>> 0 }),
+/** Element types `spam --type` accepts (pvxs names, as `pvxinfo` prints them). */
+const SPAM_TYPES: Record<string, ScalarType> = {
+  int8: 'byte', int16: 'short', int32: 'int', int64: 'long',
+  uint8: 'ubyte', uint16: 'ushort', uint32: 'uint', uint64: 'ulong',
+  float32: 'float', float64: 'double',
+};
+
+/**
+ * A counter PV posted whenever every subscriber can take another update. Without `count`: an
+ * NTScalar uint32. With `count`: an NTScalarArray of `count` elements of `type`, every element the
+ * counter, in a new array per post (as pvxs spam `-#` builds a new array per update).
+ */
+function spamPV(count?: number, type: ScalarType = 'uint'): SharedPV {
+  let n = 0;
+  let pv: SharedPV;
+  if (count === undefined) {
+    pv = new SharedPV({ onWritable: (p) => p.post({ value: ++n >>> 0 }) });
+    pv.open(new PVStructure(ntScalar('uint'), { value: 0 }));
+    return pv;
+  }
+  const Ctor = ARRAY_CTOR[type]!;
+  const big = type === 'long' || type === 'ulong';
+  const update = new PVStructure(ntScalarArray(type));
+  const off = update.type.offsetOf('value')!;
+  pv = new SharedPV({
+    onWritable: (p) => {
+      const a = new Ctor(count);
+      a.fill((big ? BigInt(++n) : ++n >>> 0) as never);
+      update.setAt(off, a);
+      p.post(update);
+    },
   });
-  pv.open(new PVStructure(ntScalar('uint'), { value: 0 }));
+  pv.open(new PVStructure(ntScalarArray(type), { value: new Ctor(count) }));
   return pv;
 }
 
-async function spamMain(name: string): Promise<void> {
+/** `--count N --type T` from a command line (undefined count: the scalar counter). */
+function spamShape(args: string[]): { count?: number; type: ScalarType; rest: string[] } {
+  let count: number | undefined;
+  let type: ScalarType = 'uint';
+  const rest: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--count') count = Number(args[++i]);
+    else if (args[i] === '--type') {
+      const t = SPAM_TYPES[args[++i]];
+      if (!t) throw new Error(`--type: one of ${Object.keys(SPAM_TYPES).join(', ')}`);
+      type = t;
+    } else rest.push(args[i]);
+  }
+  if (count !== undefined && !(Number.isInteger(count) && count > 0)) throw new Error('--count: a positive integer');
+  return { count, type, rest };
+}
+
+async function spamMain(name: string, count: number | undefined, type: ScalarType): Promise<void> {
   const server = new PvaServer({ logger: consoleLogger('spam', 'warn') });
-  server.addPV(name, spamPV());
+  server.addPV(name, spamPV(count, type));
   await server.start();
   console.log(`Running ${name} tcp=${server.tcpPort} udp=${server.udpPort}`);
   const stop = () => void server.stop().then(() => process.exit(0));
@@ -441,8 +484,12 @@ async function pairTables(): Promise<void> {
   );
 }
 
-const [mode, a1, a2, a3] = process.argv.slice(2);
-if (mode === 'spam') await spamMain(a1 ?? 'spam');
+const [mode, ...modeArgs] = process.argv.slice(2);
+const [a1, a2, a3] = modeArgs;
+if (mode === 'spam') {
+  const { count, type, rest } = spamShape(modeArgs);
+  await spamMain(rest[0] ?? 'spam', count, type);
+}
 else if (mode === 'eat') {
   if (!a1) {
     console.error('usage: bench/pva.ts eat <name> [seconds] [plain]');

@@ -31,7 +31,7 @@ export class Writer {
   ensure(n: number): void {
     const need = this.pos + n;
     if (need <= this.buf.length) return;
-    let size = this.buf.length * 2;
+    let size = Math.max(this.buf.length * 2, 64);
     while (size < need) size *= 2;
     const next = Buffer.allocUnsafe(size);
     this.buf.copy(next, 0, 0, this.pos);
@@ -52,6 +52,14 @@ export class Writer {
   /** A copy of what has been written. */
   toBuffer(): Buffer {
     return Buffer.from(this.buf.subarray(0, this.pos));
+  }
+
+  /** A writer that fills `buf` (from its start) before it needs to allocate. */
+  static over(buf: Buffer, littleEndian = true): Writer {
+    const w = new Writer(littleEndian, 0);
+    w.buf = buf;
+    w.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    return w;
   }
 
   u8(v: number): void {

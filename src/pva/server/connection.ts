@@ -23,6 +23,8 @@ import {
   type SearchMsg,
 } from '../messages.ts';
 import { CMD_NAME, Cmd, Ctrl, SEARCH_MUST_REPLY } from '../protocol.ts';
+import { processFanout, type FanoutBudget, type FanoutSender } from './fanout.ts';
+import type { SharedBody } from './shared-body.ts';
 import type { Logger } from './log.ts';
 import { MonitorOp } from './monitor.ts';
 import { createOperation, initOperation, type Operation } from './ops.ts';
@@ -48,6 +50,12 @@ export interface PvaAccessControl {
 /** Where a connection's bytes go (a socket, or a test's buffer). */
 export interface ConnectionSink {
   write(data: Buffer): void;
+  /**
+   * Several buffers as one write, none of them copied (a socket's writev); `done` once they are
+   * written (or the sink is gone): some are shared with other connections and then reused.
+   * Absent: they are concatenated for write().
+   */
+  writev?(chunks: Buffer[], done: () => void): void;
   /** Bytes accepted by write() but not yet handed to the network. */
   bufferedBytes(): number;
   close(): void;
@@ -61,6 +69,8 @@ export interface ServerContext {
   readonly maxMessageSize: number;
   /** Above this many queued bytes monitors squash instead of sending. */
   readonly sendQueueLimit: number;
+  /** The monitor fan-out budget (default: the one this process's connections share). */
+  readonly fanout?: FanoutBudget;
   has(name: string): boolean;
   lookup(name: string): SharedPV | undefined;
   /** Access control; absent: everyone may read (and the PVs decide on writes). */
@@ -86,8 +96,17 @@ const REGISTRY_SIZE = 0x7fff;
  * / MONITOR / RPC / GET_FIELD and flow control. Bytes from the client go in, bytes to send come
  * out; {@link PvaServer} adds the sockets.
  */
-export class ServerConnection {
+export class ServerConnection implements FanoutSender {
   readonly out = new Writer(true, 4096);
+  /** Output queued ahead of what `out` holds from chunkStart on, in order: copies of `out` and shared bodies. */
+  private chunks: Buffer[] = [];
+  /** The shared bodies among `chunks`, released once the sink has written them. */
+  private bodies: SharedBody[] = [];
+  /** Bytes of the shared bodies in `chunks`. */
+  private sharedBytes = 0;
+  /** Where the bytes of `out` not yet in `chunks` begin. */
+  private chunkStart = 0;
+  readonly fanout: FanoutBudget;
   private readonly framer: Framer;
   private readonly cache: TypeCache = new Map();
   readonly channels = new Map<number, ServerChannel>();
@@ -109,6 +128,7 @@ export class ServerConnection {
     readonly peer: string,
   ) {
     this.framer = new Framer(ctx.maxMessageSize);
+    this.fanout = ctx.fanout ?? processFanout;
   }
 
   get isClosed(): boolean {
@@ -208,11 +228,33 @@ export class ServerConnection {
 
   flush(): void {
     this.flushQueued = false;
-    if (this.closed || this.out.pos === 0) return;
-    const data = this.out.toBuffer();
-    this.out.reset();
-    this.writes++;
-    this.sink.write(data);
+    if (this.closed) return;
+    const w = this.out;
+    if (this.chunks.length) {
+      if (w.pos > this.chunkStart) this.chunks.push(Buffer.from(w.buf.subarray(this.chunkStart, w.pos)));
+      w.reset();
+      const chunks = this.chunks;
+      const bodies = this.bodies;
+      this.chunks = [];
+      this.bodies = [];
+      this.chunkStart = 0;
+      this.sharedBytes = 0;
+      this.writes++;
+      const done = (): void => {
+        for (const b of bodies) b.release();
+      };
+      if (this.sink.writev) this.sink.writev(chunks, done);
+      else {
+        this.sink.write(Buffer.concat(chunks));
+        done();
+      }
+    } else {
+      if (w.pos === 0) return;
+      const data = w.toBuffer();
+      w.reset();
+      this.writes++;
+      this.sink.write(data);
+    }
     if (this.sink.bufferedBytes() > this.ctx.sendQueueLimit * 8) {
       this.ctx.log.warn(`${this.peer}: client is not reading (${this.sink.bufferedBytes()} bytes queued); closing`);
       this.close();
@@ -221,25 +263,55 @@ export class ServerConnection {
 
   /** True when the client is behind: monitors should squash instead of sending. */
   congested(): boolean {
-    return this.sink.bufferedBytes() + this.out.pos > this.ctx.sendQueueLimit;
+    return this.sink.bufferedBytes() + this.out.pos + this.sharedBytes > this.ctx.sendQueueLimit;
   }
 
-  /** A monitor that has held-back updates to send when there is room. */
+  /**
+   * Queues a shared body to go out next, after what `out` holds, without copying it (the message
+   * header before it must be complete: those bytes are taken now).
+   */
+  appendShared(body: SharedBody): void {
+    const w = this.out;
+    if (w.pos > this.chunkStart) this.chunks.push(Buffer.from(w.buf.subarray(this.chunkStart, w.pos)));
+    this.chunkStart = w.pos;
+    this.chunks.push(body.bytes);
+    this.bodies.push(body);
+    body.retain();
+    this.sharedBytes += body.bytes.length;
+  }
+
+  /**
+   * A monitor waits for the connection: it holds back updates (sent when the client has room and
+   * the fan-out budget allows), or it wants to hear when it can take updates again (onWritable).
+   */
   block(op: MonitorOp): void {
     this.blocked.add(op);
+    if (!this.congested()) this.fanout.wake(this);
   }
 
-  /** The sink has room again: let held-back monitors send. */
+  /** The sink has room again: let held-back monitors send (in a later turn if the budget is spent). */
   drained(): void {
-    if (this.closed) return;
+    if (this.sendQueued(Infinity)) this.fanout.wake(this);
+  }
+
+  /** See FanoutSender: sends held-back updates in the order they were held back. */
+  sendQueued(quota: number): boolean {
+    if (this.closed) return false;
+    let n = 0;
+    let more = false;
     for (const op of this.blocked) {
       if (this.congested()) break;
-      if (op.sendPending()) {
-        this.blocked.delete(op);
-        op.channel.pv.notifyWritable();
+      if (n >= quota || this.fanout.spent) {
+        more = true;
+        break;
       }
+      this.blocked.delete(op);
+      // false: its pipeline window is shut or it stopped; the client's ack or start brings it back
+      if (op.sendPending()) op.channel.pv.notifyWritable();
+      n++;
     }
     this.queueFlush();
+    return more;
   }
 
   sendMessage(ioid: number, severity: number, message: string): void {

@@ -1,14 +1,21 @@
 // MONITOR operations: subscribe to a SharedPV, send updates filtered by the client's selection,
-// squash (with overrun bits) while the client is behind or its pipeline window is shut.
-import { BitSet, Writer, encodeStructurePartial, statusError, STATUS_OK, encodeStatus } from '../../pvdata/index.ts';
+// squash (with overrun bits) while the client is behind, its pipeline window is shut, or this
+// turn's fan-out budget is spent (see fanout.ts).
+//
+// An update is encoded once for every subscriber with the same selection, straight into the first
+// one's output, and the others copy those bytes; an update carrying large arrays is encoded once
+// into a buffer of its own (SharedBody) that every subscriber's socket writes as it is: each array
+// element is copied once per update, however many subscribers there are. Held-back updates are
+// shared the same way during a fan-out turn.
+import { BitSet, encodeStructurePartial, statusError, STATUS_OK, encodeStatus } from '../../pvdata/index.ts';
 import { beginMessage, encodeOpResponse, endMessage, type OpRequestMsg } from '../messages.ts';
 import { Cmd, SUB_DESTROY, SUB_GET, SUB_GET_PUT, SUB_INIT, SUB_PROCESS } from '../protocol.ts';
 import { PVA_ACCESS_READ, type ServerChannel, type ServerConnection } from './connection.ts';
 import type { Operation } from './ops.ts';
 import { selectionFromRequest, type Selection } from './mask.ts';
+import { LARGE_UPDATE, SharedBody, arrayBytes } from './shared-body.ts';
 import type { PVSubscriber, SharedPV } from './shared-pv.ts';
 
-const scratch = new Writer(true, 1024);
 
 export class MonitorOp implements Operation, PVSubscriber {
   readonly ioid: number;
@@ -30,6 +37,12 @@ export class MonitorOp implements Operation, PVSubscriber {
   private readonly pending = new BitSet();
   private readonly overrun = new BitSet();
   private readonly filtered = new BitSet();
+  /**
+   * Where the pending changes began: 2 × the PV's version then, plus 1 when they began with the
+   * complete value. Subscribers with the same selection and start hold the same pending and
+   * overrun bits (both follow from the same updates), so they can share one encoding.
+   */
+  private since = 0;
   private unsubscribe: (() => void) | undefined;
   private dead = false;
   private finished = false;
@@ -88,13 +101,20 @@ export class MonitorOp implements Operation, PVSubscriber {
         this.running = true;
         // every start begins with the complete current value (nothing was overrun: the client
         // asked not to be sent anything)
-        this.pending.or(this.selection.full);
-        this.overrun.clear();
+        this.fullUpdate();
       } else if (!start) this.running = false;
     }
     if (sub & SUB_DESTROY) return this.conn.endOperation(this.ioid, false);
-    if (this.running && !this.pending.isEmpty() && !this.sendPending()) this.conn.block(this);
+    if (this.running && !this.pending.isEmpty() && (this.conn.fanout.spent || !this.sendPending())) this.conn.block(this);
     if (this.running && this.pending.isEmpty()) this.channel.pv.notifyWritable();
+  }
+
+  /** What goes out next is the complete current value (and nothing was overrun). */
+  private fullUpdate(): void {
+    this.pending.clear();
+    this.pending.or(this.selection!.full);
+    this.overrun.clear();
+    this.since = 2 * this.channel.pv.version + 1;
   }
 
   /** Can an update go out now without squashing? (a congested client is revisited on drain) */
@@ -103,7 +123,7 @@ export class MonitorOp implements Operation, PVSubscriber {
     if (this.muted) return true;
     if (this.dead || !this.running || !this.pending.isEmpty()) return false;
     if (this.pipeline && this.window <= 0) return false;
-    if (this.burstWrite === this.conn.writes && this.burst >= this.burstLimit) {
+    if ((this.burstWrite === this.conn.writes && this.burst >= this.burstLimit) || this.conn.fanout.spent) {
       this.channel.pv.notifyWritableSoon();
       return false;
     }
@@ -118,7 +138,7 @@ export class MonitorOp implements Operation, PVSubscriber {
     return this.running && !this.conn.congested() && (!this.pipeline || this.window > 0);
   }
 
-  update(pv: SharedPV, changed: BitSet, batch: Map<string, Buffer>): void {
+  update(pv: SharedPV, changed: BitSet, batch: Map<string, Buffer | SharedBody>): void {
     // stopped: nothing to keep, the next start sends the complete value
     if (this.dead || !this.selection || !this.running) return;
     if ((this.channel.access & PVA_ACCESS_READ) === 0) {
@@ -127,30 +147,22 @@ export class MonitorOp implements Operation, PVSubscriber {
     }
     const f = this.selection.filter(changed, this.filtered);
     if (f.isEmpty()) return;
-    if (this.pending.isEmpty() && this.canSend()) {
+    if (this.pending.isEmpty() && this.canSend() && !this.conn.fanout.spent) {
       // the common case: encode once, straight into this connection's output, and let every other
-      // subscriber with the same selection copy those bytes (the view stays valid for this flush:
-      // output buffers are only reset when the connection flushes, after the tick)
+      // subscriber with the same selection reuse those bytes (the view stays valid for this flush:
+      // output buffers are only reset when the connection flushes, after the tick, and large ones
+      // are never reused)
       const body = batch.get(this.selection.key);
       if (body) return this.writeUpdate(body, undefined);
-      const w = this.conn.out;
-      const start = beginMessage(w, Cmd.MONITOR, true);
-      w.u32(this.ioid);
-      w.u8(0);
-      const from = w.pos;
-      w.bitSet(f);
-      encodeStructurePartial(w, pv.current, f);
-      batch.set(this.selection.key, w.buf.subarray(from, w.pos));
-      w.u8(0); // no overrun
-      endMessage(w, start);
-      this.sent();
-      this.conn.queueFlush();
+      batch.set(this.selection.key, this.encodeUpdate(f, undefined));
       return;
     }
     // behind: squash into what is pending, noting fields overwritten before being sent
-    for (let o = f.nextSetBit(0); o >= 0; o = f.nextSetBit(o + 1)) if (this.pending.get(o)) this.overrun.set(o);
+    if (this.pending.isEmpty()) this.since = 2 * pv.version;
+    else for (let o = f.nextSetBit(0); o >= 0; o = f.nextSetBit(o + 1)) if (this.pending.get(o)) this.overrun.set(o);
     this.pending.or(f);
-    this.conn.block(this);
+    // a shut pipeline window reopens with the client's ack (request), which sends this
+    if (!this.pipeline || this.window > 0) this.conn.block(this);
   }
 
   /**
@@ -168,9 +180,7 @@ export class MonitorOp implements Operation, PVSubscriber {
     if (!this.muted) return;
     this.muted = false;
     if (!this.running) return;
-    this.pending.clear();
-    this.pending.or(this.selection.full);
-    this.overrun.clear();
+    this.fullUpdate();
     if (!this.sendPending()) this.conn.block(this);
   }
 
@@ -185,24 +195,67 @@ export class MonitorOp implements Operation, PVSubscriber {
     if (!this.canSend()) return false;
     const pv = this.channel.pv;
     if (!pv.isOpen) return true;
-    scratch.reset();
-    scratch.bitSet(this.pending);
-    encodeStructurePartial(scratch, pv.current, this.pending);
-    this.writeUpdate(scratch.bytes(), this.overrun);
+    const fan = this.conn.fanout;
+    // during a fan-out turn, subscribers holding the same changes share their encoding
+    const body = fan.serving ? pv.encodingFor(this.selection!.key, this.since) : undefined;
+    if (body) this.writeUpdate(body, this.overrun);
+    else {
+      const made = this.encodeUpdate(this.pending, this.overrun);
+      if (fan.serving && pv.keepEncoding(this.selection!.key, this.since, made)) fan.hold(pv);
+    }
     this.pending.clear();
     this.overrun.clear();
     return true;
   }
 
-  private writeUpdate(body: Buffer, overrun: BitSet | undefined): void {
+  /**
+   * Encodes an update of `fields` into this connection's output (large arrays: into a SharedBody
+   * it queues); returns the body, for subscribers holding the same changes.
+   */
+  private encodeUpdate(fields: BitSet, overrun: BitSet | undefined): Buffer | SharedBody {
+    const value = this.channel.pv.current;
+    const arrays = arrayBytes(value, fields);
+    if (arrays >= LARGE_UPDATE) {
+      const shared = SharedBody.encode(value, fields, arrays);
+      this.conn.fanout.charge(shared.bytes.length);
+      this.writeUpdate(shared, overrun);
+      return shared;
+    }
     const w = this.conn.out;
     const start = beginMessage(w, Cmd.MONITOR, true);
     w.u32(this.ioid);
     w.u8(0);
-    w.raw(body);
+    const from = w.pos;
+    w.bitSet(fields);
+    encodeStructurePartial(w, value, fields);
+    const body = w.buf.subarray(from, w.pos);
     if (overrun && !overrun.isEmpty()) w.bitSet(overrun);
     else w.u8(0);
     endMessage(w, start);
+    this.conn.fanout.charge(body.length);
+    this.sent();
+    this.conn.queueFlush();
+    return body;
+  }
+
+  /** Sends an update whose body is already encoded: copied, or a SharedBody queued as it is. */
+  private writeUpdate(body: Buffer | SharedBody, overrun: BitSet | undefined): void {
+    const w = this.conn.out;
+    const shared = body instanceof SharedBody;
+    const n = shared ? body.bytes.length : body.length;
+    const start = beginMessage(w, Cmd.MONITOR, true);
+    // the size first: appendShared takes the header's bytes as they are
+    const ob = overrun && !overrun.isEmpty() ? overrun.byteLength() : 0;
+    w.patchU32(start + 4, 5 + n + (ob === 0 ? 1 : (ob < 254 ? 1 : 5) + ob));
+    w.u32(this.ioid);
+    w.u8(0);
+    if (shared) this.conn.appendShared(body);
+    else {
+      w.raw(body);
+      this.conn.fanout.charge(n);
+    }
+    if (ob) w.bitSet(overrun!);
+    else w.u8(0);
     this.sent();
     this.conn.queueFlush();
   }

@@ -1,6 +1,7 @@
 // SharedPV: one value shared by every client of a PV. Posts merge into the current value; all
 // posts made in one tick reach subscribers as one update.
 import { BitSet, PVStructure, type AnyValue, type RequestOptions, type Structure } from '../../pvdata/index.ts';
+import type { SharedBody } from './shared-body.ts';
 
 /** Who is on the other end of a connection: its address and what its authentication said. */
 export interface PvaClientInfo {
@@ -60,13 +61,18 @@ export interface SharedPVHandlers {
 
 /** A server-side consumer of a PV's updates (a monitor operation). */
 export interface PVSubscriber {
-  /** `changed` is shared and valid only during the call; `batch` lets subscribers share encodings. */
-  update(pv: SharedPV, changed: BitSet, batch: Map<string, Buffer>): void;
+  /**
+   * `changed` is shared and valid only during the call; `batch` lets subscribers share encodings
+   * made during this call (one per selection key).
+   */
+  update(pv: SharedPV, changed: BitSet, batch: Map<string, Buffer | SharedBody>): void;
   /** The PV closed: the subscription ends. */
   closed(pv: SharedPV): void;
   /** Can this subscriber send an update now without squashing? (absent: always) */
   ready?(): boolean;
 }
+
+const EMPTY = Buffer.alloc(0);
 
 /**
  * One PV's value, shared by every client: post() sends the changed fields to every monitor, with
@@ -146,11 +152,12 @@ export class SharedPV {
 
   private readonly flushNow = (): void => this.flush();
   /** Encodings shared by subscribers during one flush (reused: no allocation per update). */
-  private readonly batch = new Map<string, Buffer>();
+  private readonly batch = new Map<string, Buffer | SharedBody>();
 
   private flush(): void {
     this.flushQueued = false;
     if (!this.value || this.pending.isEmpty()) return;
+    this.version++;
     const batch = this.batch;
     try {
       for (const s of this.subscribers) s.update(this, this.pending, batch);
@@ -161,6 +168,43 @@ export class SharedPV {
     }
     // ask for the next update at once if every subscriber can take it in this tick's write
     if (this.handlers.onWritable) this.notifyWritable();
+  }
+
+  /**
+   * @internal Updates flushed to subscribers so far. A subscriber that holds back changes notes
+   * the version they began at: two subscribers with the same selection whose held-back changes
+   * began at the same version hold the same changes, so one encoding serves both.
+   */
+  version = 0;
+  /** Encodings of held-back changes made during a fan-out turn: selection key and start → bytes. */
+  private readonly encodings: Array<{ key: string; since: number; version: number; body: Buffer | SharedBody }> = [];
+  private encodingCount = 0;
+
+  /** @internal The encoding kept for these held-back changes at the current version, if any. */
+  encodingFor(key: string, since: number): Buffer | SharedBody | undefined {
+    for (let i = 0; i < this.encodingCount; i++) {
+      const e = this.encodings[i];
+      if (e.since === since && e.version === this.version && e.key === key) return e.body;
+    }
+    return undefined;
+  }
+
+  /** @internal Keeps an encoding until dropEncodings(); true when it is the first kept since then. */
+  keepEncoding(key: string, since: number, body: Buffer | SharedBody): boolean {
+    const e = this.encodings[this.encodingCount];
+    if (e) {
+      e.key = key;
+      e.since = since;
+      e.version = this.version;
+      e.body = body;
+    } else this.encodings.push({ key, since, version: this.version, body });
+    return this.encodingCount++ === 0;
+  }
+
+  /** @internal Forgets the kept encodings (they are views of output buffers about to be reused). */
+  dropEncodings(): void {
+    for (let i = 0; i < this.encodingCount; i++) this.encodings[i].body = EMPTY;
+    this.encodingCount = 0;
   }
 
   private writableQueued = false;

@@ -1,0 +1,95 @@
+// The monitor fan-out budget: how much monitor sending one turn of the event loop may do, and the
+// connections whose held-back updates wait for the next turn.
+//
+// Monitor updates normally go out at once, in the microtask after the post. Under overload (more
+// updates offered than the process can send) that would let fan-out fill whole turns of the event
+// loop, and a get, put or RPC waiting on a socket would wait behind it. So every update sent counts
+// against a budget; once it is spent, further updates are only marked pending on their subscription
+// (where later posts squash into them: memory stays bounded) and their connections queue here. The
+// budget is renewed in the check phase (setImmediate), after the poll phase has read and answered
+// requests; the queued connections then send round-robin, a quota each, until the budget is spent
+// again, and whatever remains waits for the next turn. So each turn serves requests first and then
+// does a bounded amount of fan-out, and no connection waits for another to be served in full.
+import type { SharedPV } from './shared-pv.ts';
+
+/** What the budget asks of a connection with held-back updates. */
+export interface FanoutSender {
+  /**
+   * Sends held-back updates, at most `quota`, while the client takes them and the budget lasts.
+   * True when some could still go (quota or budget ran out); false when none are left or the
+   * client is congested (its drain brings it back).
+   */
+  sendQueued(quota: number): boolean;
+}
+
+/** Held-back updates one connection sends before the next connection's turn. */
+const QUOTA = 64;
+
+export class FanoutBudget {
+  /** Work charged since the turn began: one per update, plus one per 8 KiB copied. */
+  private used = 0;
+  private turnQueued = false;
+  private readonly waiting = new Set<FanoutSender>();
+  /** PVs holding encodings for the turn under way (released when it ends). */
+  private readonly holding: SharedPV[] = [];
+  private inTurn = false;
+
+  /** @param limit work per turn (updates, plus one per 8 KiB copied). */
+  constructor(public limit = 4096) {}
+
+  /** True once this turn's fan-out is done: further updates wait for the next turn. */
+  get spent(): boolean {
+    return this.used >= this.limit;
+  }
+
+  /** True while the queued connections are being served (encodings may be shared). */
+  get serving(): boolean {
+    return this.inTurn;
+  }
+
+  /** Counts an update sent now, with the bytes copied for it. */
+  charge(bytes: number): void {
+    this.used += 1 + (bytes >>> 13);
+    this.queueTurn();
+  }
+
+  /** A connection holds back updates it could send: serve it in the next turn. */
+  wake(conn: FanoutSender): void {
+    if (this.inTurn && this.waiting.has(conn)) return;
+    this.waiting.add(conn);
+    this.queueTurn();
+  }
+
+  /** A PV keeps an encoding for this turn; it is told to drop it when the turn ends. */
+  hold(pv: SharedPV): void {
+    this.holding.push(pv);
+  }
+
+  private queueTurn(): void {
+    if (this.turnQueued) return;
+    this.turnQueued = true;
+    setImmediate(this.turn);
+  }
+
+  private readonly turn = (): void => {
+    this.turnQueued = false;
+    this.used = 0;
+    this.inTurn = true;
+    try {
+      // a Set visits entries re-added while it is iterated: that is the round robin
+      for (const c of this.waiting) {
+        if (this.spent) break;
+        this.waiting.delete(c);
+        if (c.sendQueued(QUOTA)) this.waiting.add(c);
+      }
+    } finally {
+      this.inTurn = false;
+      for (const pv of this.holding) pv.dropEncodings();
+      this.holding.length = 0;
+    }
+    if (this.waiting.size) this.queueTurn();
+  };
+}
+
+/** The budget every connection of this process shares unless its server is given another. */
+export const processFanout = new FanoutBudget();
