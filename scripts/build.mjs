@@ -2,16 +2,18 @@
 //  1. tsc -p tsconfig.build.json: ESM JavaScript, declarations and source maps for the library
 //     entry points (incremental: a rebuild with nothing changed takes a few seconds; a changed
 //     tsconfig starts from an empty dist/).
-//  2. Outputs whose source is gone are deleted, so the package never ships a removed module.
+//  2. Outputs whose source is gone are deleted, so the package never ships a removed module; files
+//     the code reads at run time (anything under src/ that is not .ts or .md, e.g. src/web/static/)
+//     are copied beside the compiled modules.
 //  3. esbuild bundles the command line's entry (src/cli/main.ts with the client commands) into the
 //     one file bin/pvtree.mjs runs, dist/cli/pvtree.js: `pvtree get` then loads one module instead
 //     of about twenty (start-up is what operators feel; see bench/cli.ts). `pvtree serve` is left
 //     out of the bundle: it imports dist/cli/serve.js, so a tree module importing 'pvtree' shares
 //     its classes with the server.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -43,6 +45,23 @@ function sourceOf(rel) {
   return m ? `${m[1]}.ts` : undefined;
 }
 
+/** Files under src/ the code reads at run time (the web page's static/ files …): copied as they are. */
+function isAsset(rel) {
+  return !rel.endsWith('.ts') && !rel.endsWith('.md');
+}
+
+function copyAssets(dir) {
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) copyAssets(p);
+    else if (isAsset(relative(src, p))) {
+      const to = join(dist, relative(src, p));
+      mkdirSync(dirname(to), { recursive: true });
+      copyFileSync(p, to);
+    }
+  }
+}
+
 function prune(dir) {
   for (const name of readdirSync(dir)) {
     const p = join(dir, name);
@@ -53,11 +72,12 @@ function prune(dir) {
     }
     const rel = relative(dist, p);
     if (rel === '.tsbuildinfo' || rel === BUNDLE || rel === `${BUNDLE}.map`) continue;
-    const s = sourceOf(rel);
+    const s = sourceOf(rel) ?? (isAsset(rel) ? rel : undefined);
     if (s === undefined || !existsSync(join(src, s))) rmSync(p);
   }
 }
 prune(dist);
+copyAssets(src);
 
 const esbuild = await import('esbuild');
 await esbuild.build({

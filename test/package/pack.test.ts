@@ -119,6 +119,10 @@ describe('the npm package', { timeout: 600_000 }, () => {
     // TypeScript only as declarations and the example tree (which users serve, the runtime never imports it)
     assert.deepEqual(paths.filter((p) => /\.[cm]?ts$/.test(p) && !/\.d\.ts$/.test(p)), ['examples/demo.ts']);
     assert.ok(!paths.some((p) => p.endsWith('.tsbuildinfo')), 'no build state');
+    // files the code reads at run time (the web page) ship beside the compiled modules
+    for (const f of filesUnder(join(ROOT, 'src')).map((p) => p.slice(ROOT.length + 'src/'.length))) {
+      if (!/\.(ts|md)$/.test(f)) assert.ok(paths.includes(`dist/${f}`), `dist/${f} is in the tarball`);
+    }
   });
 
   it('installs offline into an empty project, without tsx, and its modules import no .ts file', () => {
@@ -235,6 +239,43 @@ describe('the npm package', { timeout: 600_000 }, () => {
       assert.equal(out, 'lab:Lab:Board:Gain\n    value double = 1.5\n', log);
     } finally {
       p.kill('SIGTERM');
+      await exited;
+    }
+  });
+
+  it('`pvtree serve --http` from the installed package serves the web page and its vendored uPlot', { timeout: 120_000 }, async (t) => {
+    const help = run(NPX, ['--offline', 'pvtree', 'serve', '--help'], project, {}, 60_000);
+    if (!ok(help, 'pvtree serve --help').includes('--http')) return t.skip('this pvtree has no --http option');
+    const udpPort = await freeUdpPort();
+    const env = { EPICS_PVAS_SERVER_PORT: '0', EPICS_PVAS_BROADCAST_PORT: String(udpPort), PVTREE_LOG: 'warn' };
+    const tree = join(project, 'node_modules', 'pvtree', 'examples', 'board.yaml');
+    const p = spawn(NPX, ['--offline', 'pvtree', 'serve', tree, '--loopback', '--protocols', 'pva', '--http', '127.0.0.1:0'], {
+      cwd: project,
+      env: childEnv(env),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // npx and its child node: one process group to stop
+    });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<void>((r) => p.on('close', () => r()));
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        const timer = setInterval(() => {
+          const m = /web (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
+          if (m) resolve(m[1]);
+          else if (p.exitCode !== null) reject(new Error(`pvtree serve exited ${p.exitCode}: ${out}`));
+        }, 50);
+        void exited.finally(() => setTimeout(() => clearInterval(timer), 100));
+      });
+      const page = await fetch(url);
+      assert.equal(page.status, 200, out);
+      assert.match(await page.text(), /<html/i);
+      const uplot = await fetch(new URL('vendor/uPlot.esm.js', url));
+      assert.equal(uplot.status, 200, 'uPlot comes from the installed uplot package');
+      await uplot.arrayBuffer();
+    } finally {
+      if (p.pid) process.kill(-p.pid, 'SIGINT');
       await exited;
     }
   });
