@@ -6,4 +6,4 @@
 export * from './server.ts';
 export * from './holder.ts';
 export * from './type-map.ts';
-export * from './ca-frontend.ts';
+// ca-frontend.ts (the Channel Access side of EpicsPvServer) is internal: imported by server.ts only
