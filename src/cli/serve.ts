@@ -9,6 +9,7 @@ import { consoleLogger, type LogLevel } from '../pva/server/index.ts';
 import { Root, loadTreeFromFile, parseSrpV3Url } from '../tree/index.ts';
 import { memoryFromSpec } from '../tree/memory/spec.ts';
 import { WebServer } from '../web/index.ts';
+import { parseMacroList } from '../security/index.ts';
 import { parseArgs, UsageError, type OptSpec } from './args.ts';
 import { stdio, type CliIO } from './client-commands.ts';
 import { TS_TREE, ensureTypeScriptLoader } from './ts-loader.ts';
@@ -38,6 +39,18 @@ Options:
                         SRPv3 over RSSI and packetizer, as PyRogue's UdpRssiPack; port 8192;
                         ?packetizer=2, rssi=0, tdest=N, timeout=S, retries=N, jumbo=1, crc=1),
                         or emulate (the default)
+  --acf FILE            EPICS access security file (UAG/HAG/ASG rules, as an IOC's .acf) deciding
+                        who may read and write, over pvAccess, Channel Access and the web page;
+                        nodes name their ASG with 'asg' (inherited), others are in DEFAULT.
+                        SIGHUP, or a put to <base>:ACF:Reload, reloads it
+  --acf-macros A=1,B=2  \$(A) substitutions in the access security file
+  --asg-map FILE        YAML/JSON map of tree group -> ASG for nodes that name no asg
+  --check-client-ip     Channel Access: match HAGs against the client's IP address, not the
+                        host name it claims (an IOC's asCheckClientIP)
+  --read-only           every client may read, none may write (with --acf: at most READ)
+  --audit FILE          log every write and command call (allowed, denied, failed) as one JSON
+                        line: time, PV, path, protocol, user, host, old and new value, result
+  --audit-max-size N    rotate the audit file at N bytes (k/M suffixes; default 10M), keeping 5
   -h, --help            this help
 
 A module must export a Root (as 'root' or default) or a function createRoot() returning one.
@@ -57,6 +70,13 @@ const SPECS: OptSpec[] = [
   { long: 'http', value: true },
   { long: 'http-read-only' },
   { long: 'memory', value: true },
+  { long: 'acf', value: true },
+  { long: 'acf-macros', value: true },
+  { long: 'asg-map', value: true },
+  { long: 'check-client-ip' },
+  { long: 'read-only' },
+  { long: 'audit', value: true },
+  { long: 'audit-max-size', value: true },
   { short: 'h', long: 'help' },
 ];
 
@@ -100,6 +120,25 @@ export interface ServeConfig {
   http?: { host: string; port: number; readOnly: boolean };
   /** The memory behind the root (`emulate` or an srpv3:// URL), replacing the tree's own. */
   memory?: string;
+  /** Access security: the .acf file, its macros, the group → ASG map file, CA host matching by IP. */
+  acf?: string;
+  acfMacros?: Record<string, string>;
+  asgMapFile?: string;
+  checkClientIP: boolean;
+  /** Every client at most reads. */
+  readOnly: boolean;
+  /** Audit log file and its rotation size. */
+  audit?: { file: string; maxBytes?: number };
+}
+
+/** `10M`, `512k`, `1048576` → bytes. */
+function byteSize(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kKmMgG]?)i?[bB]?$/.exec(text.trim());
+  if (!m) throw new UsageError(`--audit-max-size takes a size in bytes (e.g. 10M, 512k), not '${text}'`);
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g'];
+  const n = Math.floor(Number(m[1]) * mult);
+  if (n < 1024) throw new UsageError(`--audit-max-size must be at least 1k, not '${text}'`);
+  return n;
 }
 
 /** `[HOST:]PORT` of --http (HOST may be a bracketed IPv6 address); the host defaults to 127.0.0.1. */
@@ -167,6 +206,35 @@ export function parseServeArgs(argv: string[]): ServeConfig | 'help' {
     configDir: str('config-dir'),
     memory: checkMemory(str('memory')),
     http,
+    ...accessOptions(o),
+  };
+}
+
+/** The access security options of `pvtree serve`, checked. */
+function accessOptions(o: Map<string, string | true>): Pick<ServeConfig, 'acf' | 'acfMacros' | 'asgMapFile' | 'checkClientIP' | 'readOnly' | 'audit'> {
+  const str = (k: string): string | undefined => {
+    const v = o.get(k);
+    return typeof v === 'string' ? v : undefined;
+  };
+  const acf = str('acf');
+  const macros = str('acf-macros');
+  if (macros !== undefined && acf === undefined) throw new UsageError('--acf-macros needs --acf FILE');
+  let acfMacros: Record<string, string> | undefined;
+  try {
+    acfMacros = macros === undefined ? undefined : parseMacroList(macros);
+  } catch (e) {
+    throw new UsageError(`--acf-macros: ${(e as Error).message}`);
+  }
+  const auditFile = str('audit');
+  const size = str('audit-max-size');
+  if (size !== undefined && auditFile === undefined) throw new UsageError('--audit-max-size needs --audit FILE');
+  return {
+    acf,
+    acfMacros,
+    asgMapFile: str('asg-map'),
+    checkClientIP: o.has('check-client-ip'),
+    readOnly: o.has('read-only'),
+    audit: auditFile === undefined ? undefined : { file: auditFile, maxBytes: size === undefined ? undefined : byteSize(size) },
   };
 }
 
@@ -192,6 +260,27 @@ export async function loadRoot(file: string): Promise<Root> {
   const root = typeof cand === 'function' && !(cand instanceof Root) ? await (cand as () => unknown)() : cand;
   if (!(root instanceof Root)) throw new Error(`${file} exports no Root (export 'root', a default Root, or createRoot())`);
   return root;
+}
+
+/** A YAML/JSON mapping of tree group → ASG name. */
+function loadAsgMap(file: string): Record<string, string> {
+  const m = parseYaml(readFileSync(file, 'utf8')) as unknown;
+  if (!m || typeof m !== 'object' || Array.isArray(m)) throw new Error('not a mapping of group to ASG');
+  for (const [k, v] of Object.entries(m)) if (typeof v !== 'string') throw new Error(`group '${k}': the ASG must be a name, not ${JSON.stringify(v)}`);
+  return m as Record<string, string>;
+}
+
+/**
+ * SIGHUP reloads the access security file, as an operator expects of a daemon; an error keeps the
+ * rules in force. Returns the function that stops listening.
+ */
+function reloadOnHangup(server: EpicsPvServer, log: ReturnType<typeof consoleLogger>): () => void {
+  const onHup = (): void => {
+    log.info('SIGHUP: reloading the access security file');
+    server.reloadAcf().catch((e: unknown) => log.error(`access security file not reloaded, the rules in force stay: ${(e as Error).message}`));
+  };
+  process.on('SIGHUP', onHup);
+  return () => process.off('SIGHUP', onHup);
 }
 
 function loadPvMap(file: string): Record<string, string> {
@@ -254,7 +343,22 @@ export async function serveCommand(argv: string[], io: CliIO = stdio): Promise<n
       return fail(`--pv-map ${config.pvMapFile}: ${(e as Error).message}`);
     }
   }
+  let asgByGroup: Record<string, string> | undefined;
+  if (config.asgMapFile !== undefined) {
+    try {
+      asgByGroup = loadAsgMap(config.asgMapFile);
+    } catch (e) {
+      return fail(`--asg-map ${config.asgMapFile}: ${(e as Error).message}`);
+    }
+  }
   const server = new EpicsPvServer({
+    acf: config.acf,
+    acfMacros: config.acfMacros,
+    asgByGroup,
+    checkClientIP: config.checkClientIP,
+    readOnly: config.readOnly,
+    audit: config.audit?.file,
+    auditOptions: config.audit?.maxBytes === undefined ? undefined : { maxBytes: config.audit.maxBytes },
     base: config.base,
     root,
     incGroups: config.incGroups,
@@ -268,7 +372,7 @@ export async function serveCommand(argv: string[], io: CliIO = stdio): Promise<n
   });
   root.addProtocol(server);
   // after the EPICS server: the web server shows its PVs, through its holders
-  const web = config.http ? new WebServer({ epics: server, host: config.http.host, port: config.http.port, readOnly: config.http.readOnly, logger: log }) : undefined;
+  const web = config.http ? new WebServer({ epics: server, host: config.http.host, port: config.http.port, readOnly: config.http.readOnly || config.readOnly, logger: log }) : undefined;
   if (web) root.addProtocol(web);
   try {
     await root.start();
@@ -290,6 +394,7 @@ export async function serveCommand(argv: string[], io: CliIO = stdio): Promise<n
   if (status === 0) {
     // listen for the stop request before saying so: a script may send SIGINT as soon as it reads the line
     const stop = stopRequested(io);
+    const unHup = config.acf !== undefined ? reloadOnHangup(server, log) : undefined;
     const pva = server.pvaServer;
     const ca = server.caServer;
     io.out(
@@ -300,6 +405,7 @@ export async function serveCommand(argv: string[], io: CliIO = stdio): Promise<n
         '. Ctrl-C stops.\n',
     );
     await stop;
+    unHup?.();
   }
   await root.stop();
   io.out('pvtree: stopped\n');

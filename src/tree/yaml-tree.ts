@@ -3,7 +3,9 @@
 // Schema (every key optional unless marked *):
 //
 //   root:      { name: Root, description, pollEn: true, initRead: false, initWrite: false, timeout: 1,
-//                memory: <memory> }         # default: emulated memory
+//                memory: <memory>, asg }    # default: emulated memory
+//   asg:       (root, devices, variables, commands) access security group of the node and, unless
+//              they name their own, its children (see src/security; unset: the parent's, else DEFAULT)
 //   <memory>:  emulate | srpv3://HOST:PORT?packetizer=2 | { type: srpv3, host, port: 8192, packetizer: 1,
 //              rssi: true, tDest: 0, timeout, retries, jumbo, crc }   (see src/tree/memory/spec.ts);
 //              a device with `memory:` reaches its registers there (offsets from 0), the same
@@ -12,14 +14,14 @@
 //   commands:  [ <command> ]
 //   devices:                             # nestable to any depth
 //     - name*: Dev
-//       description, offset: 0x1000, hidden, groups: [..], enabled: true, memory: <memory>
+//       description, offset: 0x1000, hidden, groups: [..], asg, enabled: true, memory: <memory>
 //       number, stride               # a device array: Dev[0] at offset, Dev[1] at offset + stride …
 //       variables: [ <variable> ], commands: [ <command> ], devices: [ <device> ]
 //
 //   <variable>: name*, kind: local | remote | link  (default: remote when `offset` is given, else local)
 //     common: description, mode: RW|RO|WO, value, disp: '{:.3f}', enum: {0: Off, 1: On}, units,
 //             minimum, maximum, lowAlarm, lowWarning, highWarning, highAlarm,
-//             pollInterval (seconds), hidden, groups
+//             pollInterval (seconds), hidden, groups, asg
 //     local:  typeStr ('Float64', 'Int32', 'UInt8[8]', 'Bool', 'str' …; else inferred from value)
 //     remote: offset*, bitSize, bitOffset (numbers or lists), base: UInt|Int|Bool|Float|String
 //             (or UIntBE|IntBE|FloatBE: bytes most significant first), numValues, valueBits,
@@ -28,7 +30,7 @@
 //     link:   variable* (path of the variable it aliases, e.g. Dev.Gain), typeStr
 //
 //   <command>: name*, kind: local | remote (default: remote when `offset` is given), description,
-//              argType, retType, value (default argument), hidden, groups
+//              argType, retType, value (default argument), hidden, groups, asg
 //     remote: offset*, bitSize, bitOffset, base,
 //             function: touch (default) | touchOne | touchZero | setArg | toggle | postedTouch
 //     local:  YAML cannot carry code, so a local command runs one built-in action:
@@ -64,20 +66,20 @@ export class TreeYamlError extends Error {
 type Obj = Record<string, unknown>;
 
 const COMMON_VAR = ['name', 'kind', 'description', 'mode', 'value', 'disp', 'enum', 'units', 'minimum', 'maximum',
-  'lowAlarm', 'lowWarning', 'highWarning', 'highAlarm', 'pollInterval', 'hidden', 'groups'];
+  'lowAlarm', 'lowWarning', 'highWarning', 'highAlarm', 'pollInterval', 'hidden', 'groups', 'asg'];
 const VAR_KEYS: Record<string, string[]> = {
   local: [...COMMON_VAR, 'typeStr'],
   remote: [...COMMON_VAR, 'offset', 'bitSize', 'bitOffset', 'base', 'numValues', 'valueBits', 'valueStride', 'verify',
     'bigEndian', 'overlapEn', 'retryCount', 'number', 'stride'],
   link: [...COMMON_VAR, 'variable', 'typeStr'],
 };
-const COMMON_CMD = ['name', 'kind', 'description', 'argType', 'retType', 'value', 'hidden', 'groups'];
+const COMMON_CMD = ['name', 'kind', 'description', 'argType', 'retType', 'value', 'hidden', 'groups', 'asg'];
 const CMD_KEYS: Record<string, string[]> = {
   local: [...COMMON_CMD, 'action', 'target'],
   remote: [...COMMON_CMD, 'offset', 'bitSize', 'bitOffset', 'base', 'function'],
 };
-const DEV_KEYS = ['name', 'description', 'offset', 'hidden', 'groups', 'enabled', 'number', 'stride', 'memory', 'variables', 'commands', 'devices'];
-const ROOT_KEYS = ['name', 'description', 'pollEn', 'initRead', 'initWrite', 'timeout', 'memory'];
+const DEV_KEYS = ['name', 'description', 'offset', 'hidden', 'groups', 'asg', 'enabled', 'number', 'stride', 'memory', 'variables', 'commands', 'devices'];
+const ROOT_KEYS = ['name', 'description', 'pollEn', 'initRead', 'initWrite', 'timeout', 'memory', 'asg'];
 const REMOTE_FNS: Record<string, RemoteCommandFunction> = {
   touch: RemoteCommand.touch, touchOne: RemoteCommand.touchOne, touchZero: RemoteCommand.touchZero,
   setArg: RemoteCommand.setArg, toggle: RemoteCommand.toggle, postedTouch: RemoteCommand.postedTouch,
@@ -199,7 +201,7 @@ function varCommon(w: string, o: Obj) {
     disp: str(w, o, 'disp'), enum: enumMap(w, o), units: str(w, o, 'units'),
     minimum: limit(w, o, 'minimum'), maximum: limit(w, o, 'maximum'), lowAlarm: limit(w, o, 'lowAlarm'),
     lowWarning: limit(w, o, 'lowWarning'), highWarning: limit(w, o, 'highWarning'), highAlarm: limit(w, o, 'highAlarm'),
-    pollInterval: num(w, o, 'pollInterval'), hidden: bool(w, o, 'hidden'), groups: groups(w, o),
+    pollInterval: num(w, o, 'pollInterval'), hidden: bool(w, o, 'hidden'), groups: groups(w, o), asg: str(w, o, 'asg'),
   };
 }
 
@@ -257,7 +259,7 @@ function buildCommand(where: string, o: Obj, dev: Device, root: Root, ctx: Ctx):
   checkKeys(w, o, CMD_KEYS[kind]);
   const common = {
     name: str(w, o, 'name', true)!, description: str(w, o, 'description'), argType: str(w, o, 'argType'),
-    retType: str(w, o, 'retType'), value: o.value, hidden: bool(w, o, 'hidden'), groups: groups(w, o),
+    retType: str(w, o, 'retType'), value: o.value, hidden: bool(w, o, 'hidden'), groups: groups(w, o), asg: str(w, o, 'asg'),
   };
   if (kind === 'remote') {
     const fname = oneOf<string>(w, o, 'function', Object.keys(REMOTE_FNS)) ?? 'touch';
@@ -357,7 +359,7 @@ function buildDevice(where: string, o: Obj, parent: Device, root: Root, ctx: Ctx
     const dev = wrap(w, () => new Device({
       name: run ? `${name}[${i}]` : name, description: str(w, o, 'description'),
       offset: run ? (offset ?? 0) + i * run.stride : offset,
-      hidden: bool(w, o, 'hidden'), groups: groups(w, o), enabled: bool(w, o, 'enabled'),
+      hidden: bool(w, o, 'hidden'), groups: groups(w, o), asg: str(w, o, 'asg'), enabled: bool(w, o, 'enabled'),
       memBase: o.memory === undefined ? undefined : wrap(`${w}.memory`, () => ctx.memories.get(o.memory)),
     }));
     wrap(w, () => parent.add(dev));
@@ -388,6 +390,7 @@ export function loadTreeFromYaml(text: string): Root {
   const root = wrap('root', () => new Root({
     name: str('root', r, 'name'), description: str('root', r, 'description'), pollEn: bool('root', r, 'pollEn'),
     initRead: bool('root', r, 'initRead'), initWrite: bool('root', r, 'initWrite'), timeout: num('root', r, 'timeout'),
+    asg: str('root', r, 'asg'),
     memBase: r.memory === undefined ? undefined : wrap('root.memory', () => ctx.memories.get(r.memory)),
   }));
   list('document', doc, 'variables').forEach((v, i) => buildVariable(`variables[${i}]`, v, root, root, ctx));
