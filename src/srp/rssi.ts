@@ -117,6 +117,7 @@ export class RssiConnection {
   private lastTx = 0;
   private lastSeqTx = 0;
   private synSent: Uint8Array | undefined; // server: the SYN-ACK, resent for a duplicate SYN
+  private synSeq = 0; // client: the sequence number of this connection attempt's SYN
 
   // receive side
   private nextSeqRx = 0;
@@ -455,7 +456,14 @@ export class RssiConnection {
     if (!this.running) return;
     if (this._state !== 'open') {
       if (!this.server && now >= this.nextSynAt) {
-        if (this._state === 'wait-syn') this.tryNow = Math.min(this.maxTryPeriod, this.tryNow * 2);
+        if (this._state === 'wait-syn') {
+          // a retry of the same connection attempt: the same sequence number, so a server that
+          // answered the first SYN late sees a duplicate, not a new connection
+          this.tryNow = Math.min(this.maxTryPeriod, this.tryNow * 2);
+          this.locSequence = this.synSeq;
+        } else {
+          this.synSeq = this.locSequence;
+        }
         this.current = { ...this.local };
         this.applyTimes();
         this.resetLink(now);

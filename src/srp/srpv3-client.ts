@@ -106,11 +106,30 @@ export class SrpV3Client {
     else this.waiting.push(p);
   }
 
-  /** The link came up (send everything waiting) or went down (`reason` is named in timeouts). */
-  setLink(up: boolean, reason?: string): void {
+  /**
+   * The link came up (send everything waiting) or went down (`reason` is named in failures).
+   * Transactions sent and still waiting for their response when the link goes down cannot be
+   * answered any more: each is queued again while it has retries left, else fails at once.
+   */
+  setLink(up: boolean, reason?: string, now = 0): void {
+    const was = this.linkUp;
     this.linkUp = up;
     if (!up) {
       this.linkReason = reason ?? 'link down';
+      if (!was) return;
+      const lost = [...this.pending.values()];
+      this.pending.clear();
+      for (const p of lost) {
+        if (p.retriesLeft > 0) {
+          p.retriesLeft--;
+          p.sent = false;
+          p.deadline = Math.max(p.deadline, now + p.tran.timeoutMs);
+          this.stats.retries++;
+          this.waiting.push(p);
+        } else {
+          this.fail(p.tran, `${this.linkReason} before the response arrived`);
+        }
+      }
       return;
     }
     while (this.linkUp && this.waiting.length) this.transmit(this.waiting.shift()!);

@@ -3,8 +3,9 @@
 #   udp.Server -> rssi.Server -> packetizer (v1 or v2) -> SrpV3Emulation on tDest 0
 # Prints "PORT <n>" once listening, then serves until its standard input closes or a line
 # "quit" arrives. "stop" / "start" stop and restart the RSSI server (a link loss for the client).
-# With --client it instead runs PyRogue's own client stack (UdpRssiPack + SrpV3 + a Device with
-# RemoteVariables) against HOST:PORT and prints transaction rates as JSON (the bench's reference).
+# With --client it instead runs Rogue's own client stack against HOST:PORT (UdpRssiPack + SrpV3:
+# PyRogue RemoteVariable.set/get from --inflight threads, and Rogue's memory Master with
+# --inflight raw transactions in flight) and prints transaction rates as JSON (bench/srp.ts).
 import argparse
 import json
 import sys
@@ -52,13 +53,17 @@ def serve(args):
 def client(args):
     import pyrogue as pr
     import pyrogue.protocols
+    import rogue.interfaces.memory as rim
+
+    n = args.inflight
 
     class Dev(pr.Device):
         def __init__(self, **kw):
             super().__init__(**kw)
-            self.add(pr.RemoteVariable(name='Reg', offset=0x0, bitSize=32, base=pr.UInt, mode='RW'))
-            self.add(pr.RemoteVariable(name='Block', offset=0x1000, bitSize=32 * 1024, base=pr.UInt, mode='RW',
-                                       numValues=1024, valueBits=32, valueStride=32))
+            for i in range(n):
+                self.add(pr.RemoteVariable(name=f'Reg[{i}]', offset=4 * i, bitSize=32, base=pr.UInt, mode='RW'))
+                self.add(pr.RemoteVariable(name=f'Block[{i}]', offset=0x10000 + 0x1000 * i, bitSize=32 * 1024,
+                                           base=pr.UInt, mode='RW', numValues=1024, valueBits=32, valueStride=32))
 
     class R(pr.Root):
         def __init__(self):
@@ -70,36 +75,65 @@ def client(args):
             self.add(self.net)
             self.add(Dev(name='Dev', memBase=self.srp))
 
+    def threaded(fn):
+        # n Python threads, each doing blocking transactions on its own variable
+        count = [0]
+        stop = time.time() + args.seconds
+        lock = threading.Lock()
+
+        def worker(i):
+            k = 0
+            while time.time() < stop:
+                fn(i)
+                k += 1
+            with lock:
+                count[0] += k
+        ts = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+        t0 = time.time()
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        return count[0] / (time.time() - t0)
+
+    def raw(master, kind, size):
+        # Rogue's memory Master straight onto SrpV3: n transactions in flight, each replaced as the oldest completes
+        bufs = [bytearray(size) for _ in range(n)]
+        ids = []
+        done = 0
+        stop = time.time() + args.seconds
+        t0 = time.time()
+        for i in range(n):
+            ids.append(master._reqTransaction(0x200000 + 0x1000 * i, bufs[i], size, 0, kind))
+        i = 0
+        while time.time() < stop:
+            master._waitTransaction(ids[i])
+            done += 1
+            ids[i] = master._reqTransaction(0x200000 + 0x1000 * i, bufs[i], size, 0, kind)
+            i = (i + 1) % n
+        master._waitTransaction(0)
+        err = master._getError()
+        if err:
+            raise RuntimeError(err)
+        return done / (time.time() - t0)
+
     with R() as root:
-        reg = root.Dev.Reg
-        blk = root.Dev.Block
+        regs = [root.Dev.node(f'Reg[{i}]') for i in range(n)]
+        blks = [root.Dev.node(f'Block[{i}]') for i in range(n)]
         out = {}
-        seconds = args.seconds
-
-        def rate(fn):
-            # args.inflight Python threads each doing blocking transactions, like pvtree's 64 in flight
-            count = [0]
-            stop = time.time() + seconds
-            lock = threading.Lock()
-
-            def worker():
-                n = 0
-                while time.time() < stop:
-                    fn()
-                    n += 1
-                with lock:
-                    count[0] += n
-            ts = [threading.Thread(target=worker) for _ in range(args.inflight)]
-            t0 = time.time()
-            for t in ts:
-                t.start()
-            for t in ts:
-                t.join()
-            return count[0] / (time.time() - t0)
-
-        out['write'] = rate(lambda: reg.set(0x12345678, write=True, verify=False))
-        out['read'] = rate(lambda: reg.get(read=True))
-        out['block'] = rate(lambda: blk.get(read=True))
+        out['pyrogue'] = {
+            'write': threaded(lambda i: regs[i].set(0x12345678, write=True, verify=False)),
+            'read': threaded(lambda i: regs[i].get(read=True)),
+            'block': threaded(lambda i: blks[i].get(read=True)),
+        }
+        m = rim.Master()
+        m._setSlave(root.srp)
+        m._setTimeout(2000000)
+        out['master'] = {
+            'write': raw(m, rim.Write, 4),
+            'read': raw(m, rim.Read, 4),
+            'block': raw(m, rim.Read, 4096),
+        }
         print('RESULT ' + json.dumps(out), flush=True)
 
 

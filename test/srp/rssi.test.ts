@@ -303,6 +303,33 @@ test('busy peer (default, as Rogue): the window bounds new data; retransmissions
   assert.deepEqual(p.got.s, ['1', '2']);
 });
 
+test('a slow handshake: the SYN retry repeats the sequence number; the server answers it again and the link stays whole', () => {
+  const p = pair();
+  p.s.start(p.now);
+  p.c.start(p.now);
+  const syn1 = p.wire.shift()!;
+  p.s.receive(syn1.bytes, p.now); // the server answers, but the SYN-ACK is slow
+  const synAck1 = p.wire.shift()!;
+  p.now += 100;
+  p.c.tick(p.now);
+  const syn2 = p.wire.shift()!;
+  assert.ok(p.hdr(syn2).syn);
+  assert.equal(p.hdr(syn2).sequence, p.hdr(syn1).sequence, 'same connection attempt, same sequence number');
+  p.s.receive(syn2.bytes, p.now);
+  assert.equal(p.s.stats.opened, 1, 'a duplicate, not a new connection');
+  const synAck2 = p.wire.shift()!;
+  assert.deepEqual(synAck2.bytes, synAck1.bytes, 'answered with the same SYN-ACK');
+  p.c.receive(synAck1.bytes, p.now);
+  p.c.receive(synAck2.bytes, p.now);
+  p.flush();
+  assert.equal(p.c.state, 'open');
+  assert.equal(p.c.stats.opened, 1);
+  p.c.sendData(Buffer.from('after'), p.now);
+  p.runUntil(p.now + 50);
+  assert.deepEqual(p.got.s, ['after']);
+  assert.equal(p.c.stats.retransmissions, 0);
+});
+
 test('a Rogue-style SYN-ACK (acknowledge number not filled in) opens a usable link', () => {
   const p = pair();
   p.c.start(p.now);

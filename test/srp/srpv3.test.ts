@@ -178,14 +178,38 @@ test('client: while the link is down requests wait, go out when it opens, or tim
   assert.ok(results.has('y'));
 });
 
+test('client: the link going down fails requests waiting for a response at once, or queues them again while they have retries', () => {
+  const { client, results, submit, wire, serve } = rig({ retries: 1 });
+  submit('a', 'read', 0x10, new Uint8Array(4), 0, 1000);
+  submit('p', 'post', 0x14, new Uint8Array(4), 0, 1000);
+  assert.equal(wire.length, 2);
+  wire.length = 0;
+  client.setLink(false, 'link down: the peer reset the link', 10);
+  assert.ok(!results.has('a'), 'queued again (a retry left)');
+  assert.equal(client.stats.retries, 1);
+  client.setLink(true, undefined, 20);
+  assert.equal(wire.length, 1, 'resent when the link is back');
+  client.setLink(false, 'link down: gone', 30);
+  assert.equal(results.get('a'), 'link down: gone before the response arrived');
+  assert.equal(results.get('p'), undefined, 'a posted write was done when sent');
+  client.setLink(true);
+  serve();
+  assert.equal(client.outstanding, 0);
+});
+
 test('client: abortAll fails everything outstanding', () => {
-  const { client, results, submit } = rig();
+  const { client, results, submit } = rig({ retries: 5 });
   submit('a', 'read', 0, new Uint8Array(4));
-  client.setLink(false);
+  client.setLink(false); // 'a' goes back to waiting (it has retries)
   submit('b', 'read', 0, new Uint8Array(4));
+  client.setLink(true);
+  submit('c', 'read', 0, new Uint8Array(4));
+  client.setLink(false);
+  submit('d', 'read', 0, new Uint8Array(4));
+  assert.equal(results.size, 0);
   client.abortAll('closed');
-  assert.equal(results.get('a'), 'closed');
-  assert.equal(results.get('b'), 'closed');
+  assert.deepEqual([...results.values()], ['closed', 'closed', 'closed', 'closed']);
+  assert.equal(client.outstanding, 0);
 });
 
 test('emulator: pages, 4 KiB transactions across pages, invalid requests dropped, random fill', () => {

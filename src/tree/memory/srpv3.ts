@@ -129,7 +129,7 @@ export class SrpV3Memory implements Memory {
         this.engine.receive(frame);
       });
       link.onLinkChange((open, detail) => {
-        this.engine.setLink(open, `link ${open ? 'open' : 'down'}: ${detail}`);
+        this.engine.setLink(open, `link ${open ? 'open' : 'down'}: ${detail}`, performance.now());
         this.arm();
         for (const l of [...this.listeners]) l(open, detail);
       });
