@@ -33,18 +33,35 @@ export class NodeError extends Error {
 /** One group name, a list of them, or none. */
 export type GroupSpec = string | readonly string[] | null | undefined;
 
+/**
+ * The children of every node that has none (a leaf: most variables and commands), shared so a
+ * leaf carries no map of its own; `_addChild` gives a node its own map first. Refuses writes.
+ */
+class NoChildren extends Map<string, Node> {
+  override set(): never {
+    throw new NodeError('internal: the shared empty child map was written to');
+  }
+}
+const NO_CHILDREN: Map<string, Node> = new NoChildren();
+
+/** The groups of every node in none, shared (copied before the first group is added). */
+const NO_GROUPS = Object.freeze([]) as unknown as string[];
+
 /** A named element of the tree (PyRogue's Node): a path, a description, groups, and children. */
 export class Node {
-  readonly name: string;
-  readonly description: string;
-  private _groups: string[] = [];
+  // Fields are declared and assigned in the constructor rather than initialized as class fields:
+  // every kind of node runs this constructor, and V8 defines class fields of such a polymorphic
+  // initializer slowly (a large share of building a big tree).
+  declare readonly name: string;
+  declare readonly description: string;
+  declare private _groups: string[];
   /** Access security group named for this node itself (see NodeOptions.asg). */
-  asg: string | undefined;
-  private _parent: Node | undefined;
-  private _path: string;
-  private _root: Root | undefined; // cached on attach: hot paths ask for it on every update
-  /** Children in insertion order (tree order). */
-  protected readonly _nodes = new Map<string, Node>();
+  declare asg: string | undefined;
+  declare private _parent: Node | undefined;
+  declare private _path: string;
+  declare private _root: Root | undefined; // cached on attach: hot paths ask for it on every update
+  /** Children in insertion order (tree order); a leaf shares NO_CHILDREN until it gets one. */
+  declare protected _nodes: Map<string, Node>;
 
   constructor(opts: NodeOptions) {
     if (!opts || typeof opts.name !== 'string' || !NAME_RE.test(opts.name)) {
@@ -52,8 +69,12 @@ export class Node {
     }
     this.name = opts.name;
     this.description = opts.description ?? '';
-    this._path = opts.name;
+    this._groups = NO_GROUPS;
     this.asg = opts.asg;
+    this._parent = undefined;
+    this._path = opts.name;
+    this._root = undefined;
+    this._nodes = NO_CHILDREN;
     const g = opts.groups;
     if (g !== undefined) for (const x of typeof g === 'string' ? [g] : g) this.addToGroup(x);
     if (opts.hidden) this.addToGroup('Hidden');
@@ -75,7 +96,10 @@ export class Node {
 
   /** Add to a group; like PyRogue, children follow. */
   addToGroup(group: string): void {
-    if (!this._groups.includes(group)) this._groups.push(group);
+    if (!this._groups.includes(group)) {
+      if (this._groups === NO_GROUPS) this._groups = [group];
+      else this._groups.push(group);
+    }
     for (const c of this._nodes.values()) c.addToGroup(group);
   }
 
@@ -129,9 +153,18 @@ export class Node {
 
   /** Walk the whole subtree depth-first in tree order (excluding this node). */
   *descendants(): IterableIterator<Node> {
-    for (const c of this._nodes.values()) {
+    // one generator with a stack of child iterators: nested yield* would pass every node up
+    // through one generator per level
+    const stack: Iterator<Node>[] = [this._nodes.values()];
+    while (stack.length) {
+      const r = stack[stack.length - 1].next();
+      if (r.done) {
+        stack.pop();
+        continue;
+      }
+      const c = r.value;
       yield c;
-      yield* c.descendants();
+      if (c._nodes.size) stack.push(c._nodes.values());
     }
   }
 
@@ -139,6 +172,7 @@ export class Node {
   protected _addChild(child: Node): void {
     if (child._parent) throw new NodeError(`${child.name} is already attached at ${child.path}`);
     if (this._nodes.has(child.name)) throw new NodeError(`${this.path} already has a child named ${child.name}`);
+    if (this._nodes === NO_CHILDREN) this._nodes = new Map();
     this._nodes.set(child.name, child);
     child._parent = this;
     for (const g of this._groups) child.addToGroup(g);

@@ -54,8 +54,22 @@ export class VariableError extends Error {
 
 const TYPE_RE = /^(UInt|Int|Float|Bool|String|str|int|float|bool)(\d*)(?:\[(\d+)\])?$/;
 
-/** Parse 'UInt32', 'Int16', 'Float32', 'Bool', 'str', 'UInt8[8]', and python names int/float/bool/str. */
+const typeInfos = new Map<string, TypeInfo>();
+
+/**
+ * Parse 'UInt32', 'Int16', 'Float32', 'Bool', 'str', 'UInt8[8]', and python names int/float/bool/str.
+ * The result is frozen and shared by every variable of that typeStr.
+ */
 export function parseTypeStr(typeStr: string): TypeInfo {
+  let info = typeInfos.get(typeStr);
+  if (!info) {
+    info = Object.freeze(parseTypeStrUncached(typeStr));
+    if (typeInfos.size < 4096) typeInfos.set(typeStr, info);
+  }
+  return info;
+}
+
+function parseTypeStrUncached(typeStr: string): TypeInfo {
   const m = TYPE_RE.exec(typeStr);
   if (!m) throw new VariableError(`unknown typeStr '${typeStr}'`);
   const [, name, bitsS, lenS] = m;

@@ -64,6 +64,9 @@ export interface GetOptions {
   read?: boolean;
 }
 
+/** The listener and dependent lists of a variable that has none (frozen: never written). */
+const NONE = Object.freeze([]) as unknown as never[];
+
 /**
  * A variable of the tree (PyRogue's BaseVariable): a typed value with mode, units, limits, enum,
  * display format and listeners.
@@ -87,10 +90,11 @@ export abstract class BaseVariable<T = Value> extends Node {
 
   protected _value!: T;
   private _pollInterval: number;
-  private _listeners: VariableListener<T>[] = [];
+  // shared empty lists until the first listener / dependent (most variables have none)
+  private _listeners: VariableListener<T>[] = NONE;
   /** Link variables depending on this one. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  private _dependents: BaseVariable<any>[] = [];
+  private _dependents: BaseVariable<any>[] = NONE;
   private readonly _hasAlarm: boolean;
 
   constructor(opts: VariableOptions<T>, defaultDisp = '{}') {
@@ -244,7 +248,9 @@ export abstract class BaseVariable<T = Value> extends Node {
 
   /** Called with (path, VariableValue) once per change (once per transaction inside a group). */
   addListener(fn: VariableListener<T>): void {
-    if (!this._listeners.includes(fn)) this._listeners.push(fn);
+    if (this._listeners.includes(fn)) return;
+    if (this._listeners === NONE) this._listeners = [fn];
+    else this._listeners.push(fn);
   }
 
   delListener(fn: VariableListener<T>): void {
@@ -259,7 +265,9 @@ export abstract class BaseVariable<T = Value> extends Node {
   /** @internal */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   _addDependent(v: BaseVariable<any>): void {
-    if (!this._dependents.includes(v)) this._dependents.push(v);
+    if (this._dependents.includes(v)) return;
+    if (this._dependents === NONE) this._dependents = [v];
+    else this._dependents.push(v);
   }
 
   // ---- polling -------------------------------------------------------------------
