@@ -33,6 +33,9 @@ export class PvFeed {
   private _severity = 'NONE';
   private _status = '';
   private _meta: string | undefined;
+  private deltaGen = 0;
+  private _delta: Buffer = Buffer.alloc(0);
+  private readonly nameJson: string;
   private readonly startMs = Date.now();
   private readonly onChange = (): void => {
     this.gen++;
@@ -45,6 +48,21 @@ export class PvFeed {
     readonly holder: Holder,
   ) {
     this.kind = holder instanceof EpicsPvHolder ? holder.kind : { kind: 'scalar', type: holder.argType.type, array: holder.argType.array };
+    this.nameJson = JSON.stringify(name);
+  }
+
+  /**
+   * The whole update message for a client that has everything but the value and time (no
+   * metadata, severity, status or access change), as UTF-8: made once per change and sent to
+   * every such client as it is.
+   */
+  get delta(): Buffer {
+    if (this.deltaGen !== this.gen) {
+      const body = this.body;
+      this.deltaGen = this.gen;
+      this._delta = Buffer.from(`{"type":"update","pv":${this.nameJson},${body}}`);
+    }
+    return this._delta;
   }
 
   /** Whether the PV takes writes at all (RO variables do not; commands do). */

@@ -10,7 +10,8 @@ import type { EpicsPvServer } from '../epics/index.ts';
 import type { Protocol, Root } from '../tree/index.ts';
 import { PvFeed, type Holder } from './feed.ts';
 import { handleRequest, hostAllowed, originAllowed, type HttpContext } from './http.ts';
-import { WebSession, type SessionStats, type WebSink, type WriteGate } from './session.ts';
+import { WebSession, type SessionStats, type WebSink } from './session.ts';
+import { ipOf } from '../security/index.ts';
 import { treeJson } from './tree-json.ts';
 
 export interface WebServerOptions {
@@ -95,11 +96,7 @@ export class WebServer implements Protocol {
     return { pvs: this.feeds.size, readOnly: this.readOnly, clients: [...this.clients].map((c) => ({ ...c.session.stats(), bufferedBytes: c.ws.bufferedAmount })) };
   }
 
-  /**
-   * The one check every web write and command call passes, after the read-only switch: the RO
-   * mode and value checks are the holder's, as for pvAccess and Channel Access.
-   */
-  private readonly gate: WriteGate = () => undefined;
+  private stopAccessWatch: (() => void) | undefined;
 
   async start(root?: Root): Promise<void> {
     if (this.http) return;
@@ -114,6 +111,10 @@ export class WebServer implements Protocol {
     }
     for (const [name, h] of holders) this.feeds.set(name, new PvFeed(name, h));
     this.tree = JSON.stringify(treeJson(r, holders, this.readOnly));
+    // access security moved (a reload, a CALC input): every client re-checks its PVs
+    this.stopAccessWatch = epics.accessGate?.onChange(() => {
+      for (const c of this.clients) c.session.accessChanged();
+    });
 
     const host = this.host;
     const ctx: HttpContext = {
@@ -156,10 +157,11 @@ export class WebServer implements Protocol {
   }
 
   private connected(ws: WebSocket, socket: Socket, req: IncomingMessage): void {
-    const peer = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
+    const address = req.socket.remoteAddress ?? '';
+    const peer = `${address.includes(':') ? `[${address}]` : address}:${req.socket.remotePort ?? '?'}`;
     const high = Math.max(this.opts.highWaterBytes ?? 512 * 1024, socket.writableHighWaterMark);
     const sink: WebSink = {
-      send: (t) => ws.send(t),
+      send: (t) => ws.send(t, { binary: false }),
       get ready() {
         return ws.readyState === 1 && ws.bufferedAmount < high;
       },
@@ -171,11 +173,13 @@ export class WebServer implements Protocol {
     const throttle = this.opts.throttleMs ?? 0;
     const session = new WebSession({ feed: (name) => this.feeds.get(name) }, sink, {
       peer,
+      // no login on the web socket: an anonymous client at its address, as an anonymous pvAccess client
+      requester: { protocol: 'web', user: 'anonymous', host: ipOf(address) ?? address, address: peer },
+      access: this.opts.epics.accessGate,
       readOnly: this.readOnly,
       maxSubscriptions: this.opts.maxSubscriptions ?? 10000,
       maxControlMessages: this.opts.maxReplies ?? 1000,
       throttleMs: typeof throttle === 'function' ? throttle : () => throttle,
-      gate: this.gate,
       log: this.log,
     });
     const client: Client = { session, ws, alive: true };
@@ -209,6 +213,8 @@ export class WebServer implements Protocol {
 
   async stop(): Promise<void> {
     clearInterval(this.pingTimer);
+    this.stopAccessWatch?.();
+    this.stopAccessWatch = undefined;
     for (const c of this.clients) {
       c.session.close();
       c.ws.close(1001, 'server stopping');

@@ -6,11 +6,13 @@
 // No sockets here: the server hands in text and gives a WebSink to send through.
 import type { Logger } from '../pva/server/index.ts';
 import { EpicsPvHolder } from '../epics/index.ts';
+import type { AccessGate, Requester } from '../security/index.ts';
 import type { PvFeed, FeedSubscriber } from './feed.ts';
 
 /** Where a session's messages go (the web socket, or a test's array). */
 export interface WebSink {
-  send(text: string): void;
+  /** Sends one text message (a Buffer holds its UTF-8, shared between clients: never changed). */
+  send(text: string | Buffer): void;
   /** True while more may be sent without the connection's buffer passing its high-water mark. */
   readonly ready: boolean;
   /** Sends a web socket ping frame. */
@@ -27,15 +29,17 @@ export interface PvDirectory {
   feed(name: string): PvFeed | undefined;
 }
 
-/**
- * Decides whether this client may write or call this PV: undefined when it may, else the reason
- * shown to the client. Every web write and command call passes here, once.
- */
-export type WriteGate = (feed: PvFeed, peer: string) => string | undefined;
-
 export interface SessionOptions {
-  /** The client's address, for logs and the access check. */
+  /** The client's address, for logs. */
   peer: string;
+  /** Who the client is for access security (protocol 'web'). */
+  requester: Requester;
+  /**
+   * The EPICS server's access security, when it has one: reads are checked when a PV is
+   * subscribed, `readonly` follows the client's write access, and every write and command call
+   * goes through it inside the holder (checked, applied, audited), as for pvAccess and CA.
+   */
+  access?: AccessGate;
   /** Refuse every write and command call (readonly: true in every update). */
   readOnly: boolean;
   /** Most PVs one client may subscribe to. */
@@ -44,7 +48,6 @@ export interface SessionOptions {
   maxControlMessages: number;
   /** Minimum milliseconds between two updates of one PV to this client (0: every change). */
   throttleMs: (pvName: string) => number;
-  gate: WriteGate;
   log: Logger;
 }
 
@@ -59,7 +62,10 @@ class Subscription implements FeedSubscriber {
   metaSent = false;
   severity = '';
   status = '';
+  /** The `readonly` last sent. */
   readonly: boolean | undefined;
+  /** The client may not write this PV (mode, read-only server, access security). */
+  readonlyNow = true;
   lastSentMs = 0;
   /** When a throttled update may go (0: not held). */
   dueMs = 0;
@@ -182,6 +188,41 @@ export class WebSession {
     if (!this.closed) this.error('binary messages are not understood: send JSON text');
   }
 
+  /**
+   * Access security changed (a reload, or a CALC input moved): PVs no longer readable are dropped
+   * with an error; a change of write access is sent as `readonly`.
+   */
+  accessChanged(): void {
+    if (this.closed) return;
+    for (const s of [...this.subs.values()]) {
+      const denied = this.readDenied(s.feed);
+      if (denied) {
+        this.clear([s.name]);
+        this.error(denied, s.name);
+        continue;
+      }
+      const ro = this.readonlyFor(s.feed);
+      if (ro !== s.readonlyNow) {
+        s.readonlyNow = ro;
+        this.markPending(s);
+      }
+    }
+  }
+
+  /** The refusal message when access security does not let this client read the PV. */
+  private readDenied(feed: PvFeed): string | undefined {
+    const a = this.opts.access;
+    if (!a) return undefined;
+    const res = feed.holder.resource;
+    return a.canRead(res, this.opts.requester) ? undefined : a.readDenied(res, this.opts.requester).message;
+  }
+
+  private readonlyFor(feed: PvFeed): boolean {
+    if (this.opts.readOnly || !feed.writable) return true;
+    const a = this.opts.access;
+    return a !== undefined && !a.canWrite(feed.holder.resource, this.opts.requester);
+  }
+
   /** The connection took what was buffered: send more. */
   drained(): void {
     this.scheduleFlush();
@@ -238,7 +279,13 @@ export class WebSession {
         this.error(`subscription limit of ${this.opts.maxSubscriptions} PVs reached; ${name} not subscribed`, name);
         continue;
       }
+      const denied = this.readDenied(feed);
+      if (denied) {
+        this.error(denied, name);
+        continue;
+      }
       const s = new Subscription(this, name, feed);
+      s.readonlyNow = this.readonlyFor(feed);
       this.subs.set(name, s);
       feed.add(s);
       this.markPending(s);
@@ -263,16 +310,17 @@ export class WebSession {
     if (!('value' in m) || m.value === null) return this.error(`"write" to ${name} needs "value"`, name, m.id);
     const value = m.value;
     if (!isPlain(value)) return this.error(`${name}: "value" must be a number, string, boolean or array of them`, name, m.id);
+    const who = this.opts.requester;
     this.runInOrder(name, m.id, 'write', async (feed) => {
       const h = feed.holder;
       if (h instanceof EpicsPvHolder) {
         const k = h.kind;
         // numbers written to text PVs are their text (pvws writes a number field as a double)
         const text = k.kind === 'display' || (k.kind === 'scalar' && k.type === 'string' && !k.array);
-        await h.set(h.fromPlainValue(text && typeof value === 'number' ? String(value) : value));
+        await h.set(h.fromPlainValue(text && typeof value === 'number' ? String(value) : value), who);
       } else {
         const bool = h.argType.type === 'boolean' && typeof value === 'number';
-        await h.put(bool ? value !== 0 : value);
+        await h.put(bool ? value !== 0 : value, who);
       }
       return undefined;
     });
@@ -287,21 +335,19 @@ export class WebSession {
     this.runInOrder(name, m.id, 'result', async (feed) => {
       const h = feed.holder;
       if (h instanceof EpicsPvHolder) throw new Error(`${feed.name} is a variable, not a command (write it instead)`);
-      return { value: await h.call(arg) };
+      return { value: await h.call(arg, this.opts.requester) };
     });
   }
 
   /**
    * Runs a write or call after this client's earlier ones to the same PV; checks the name and the
-   * write gate first. Answers `{"type":ok,"pv","id"[,"value"]}` when the client gave an id (and
+   * read-only switch first (access security is the holder's, as for the other protocols). Answers `{"type":ok,"pv","id"[,"value"]}` when the client gave an id (and
    * always for a call), or an `error`.
    */
   private runInOrder(name: string, id: unknown, ok: 'write' | 'result', op: (feed: PvFeed) => Promise<{ value: unknown } | undefined>): void {
     const feed = this.feedOf(name);
     if (!feed) return this.error(`unknown PV ${name}`, name, id);
     if (this.opts.readOnly) return this.error(`${name}: writes are disabled (read-only web server)`, name, id);
-    const refused = this.opts.gate(feed, this.opts.peer);
-    if (refused !== undefined) return this.error(refused, name, id);
     const prev = this.writeChains.get(feed.name) ?? Promise.resolve();
     const next = prev.then(async () => {
       try {
@@ -384,7 +430,7 @@ export class WebSession {
       }
       s.pending = false;
       s.lastSentMs = now;
-      sink.send(this.updateText(s));
+      sink.send(this.update(s));
       this.updatesSent++;
     }
   }
@@ -409,9 +455,13 @@ export class WebSession {
     if (next !== Infinity) this.armHeldTimer(next - now);
   };
 
-  /** The update for a subscription: metadata the first time, severity and access when they moved. */
-  private updateText(s: Subscription): string {
+  /**
+   * The update for a subscription: metadata the first time, severity and access when they moved.
+   * A plain delta under the served name is the same for every client: the feed's shared bytes.
+   */
+  private update(s: Subscription): string | Buffer {
     const f = s.feed;
+    if (s.metaSent && s.readonly === s.readonlyNow && s.name === f.name && f.severity === s.severity && f.status === s.status) return f.delta;
     let t = `{"type":"update","pv":${s.nameJson}`;
     if (!s.metaSent) {
       s.metaSent = true;
@@ -427,7 +477,7 @@ export class WebSession {
       s.status = status;
       t += `,"status":${JSON.stringify(status)}`;
     }
-    const ro = this.opts.readOnly || !f.writable;
+    const ro = s.readonlyNow;
     if (ro !== s.readonly) {
       s.readonly = ro;
       t += `,"readonly":${ro}`;

@@ -86,10 +86,20 @@ function textEditor(node, ctx, { type, parse, show }) {
   if (type === 'number') input.addEventListener('change', commit);
   return {
     el: input,
+    setReadonly: lockable(input),
     update(v) {
       live = show(v);
       if (!dirty) input.value = live;
     },
+  };
+}
+
+/** Disables an editor while the server says this client may not write the PV (access security). */
+function lockable(control) {
+  return (ro) => {
+    control.disabled = ro;
+    if (ro) control.title = 'read-only for this client';
+    else if (control.title === 'read-only for this client') control.title = '';
   };
 }
 
@@ -117,6 +127,7 @@ export function variableWidget(node, fmt, ctx) {
       sel.addEventListener('change', () => track(sel, ctx.client.write(node.pv, Number(sel.value)), ctx, `${node.name} = ${sel.selectedOptions[0]?.textContent}`));
       return {
         el: sel,
+        setReadonly: lockable(sel),
         update(v) {
           if (v && document.activeElement !== sel) sel.value = String(v.value);
         },
@@ -131,6 +142,7 @@ export function variableWidget(node, fmt, ctx) {
       box.addEventListener('change', () => track(box, ctx.client.write(node.pv, box.checked ? 1 : 0), ctx, `${node.name} = ${box.checked ? 'True' : 'False'}`));
       return {
         el: label,
+        setReadonly: lockable(box),
         update(v, t) {
           box.checked = !!v && Number(v.value) !== 0;
           text.textContent = t;
@@ -184,6 +196,7 @@ export function commandWidget(node, ctx) {
   const button = el('button', 'exec', { type: 'button', textContent: 'Exec', disabled: ctx.readOnly });
   button.title = ctx.readOnly ? 'the server is read-only' : `run ${node.name}`;
   const result = el('output', 'result');
+  let locked = ctx.readOnly;
   const run = () => {
     let value;
     if (arg) {
@@ -212,11 +225,19 @@ export function commandWidget(node, ctx) {
         result.textContent = e.message;
         result.title = e.message;
       },
-    ).finally(() => (button.disabled = false));
+    ).finally(() => (button.disabled = locked));
   };
   button.addEventListener('click', run);
   if (arg && arg.type !== 'checkbox') arg.addEventListener('keydown', (e) => e.key === 'Enter' && run());
   if (arg) box.append(arg);
   box.append(button, result);
-  return { el: box };
+  return {
+    el: box,
+    setReadonly(ro) {
+      locked = ro;
+      button.disabled = ro;
+      if (arg) arg.disabled = ro;
+      button.title = ro ? 'read-only for this client' : `run ${node.name}`;
+    },
+  };
 }

@@ -197,6 +197,7 @@ export class TreeView {
       cell.dataset.severity = v ? v.severity ?? 'NONE' : 'DISCONNECTED';
       if (v && v.status) cell.title = `${v.severity}: ${v.status}`;
       else cell.removeAttribute('title');
+      if (v) r.widget.setReadonly?.(!!v.readonly);
       if (r.node.kind !== 'variable') continue;
       const text = v ? formatValue(v, r.node, r.fmt) : '';
       r.widget.update(v, text);
