@@ -4,7 +4,8 @@
  *
  * This entry point holds what a program needs: the device tree ({@link Root}, {@link Device},
  * {@link LocalVariable}, {@link RemoteVariable}, {@link LocalCommand} …), the server that
- * publishes it ({@link EpicsPvServer}) and a pvAccess client ({@link PvaClient}).
+ * publishes it ({@link EpicsPvServer}), its web page and pvws-compatible web socket
+ * ({@link WebServer}) and a pvAccess client ({@link PvaClient}).
  *
  * ```ts
  * import { Root, Device, LocalVariable, EpicsPvServer } from 'pvtree';
@@ -24,6 +25,7 @@
  */
 export * from './tree/index.ts';
 export { EpicsPvServer, type EpicsPvServerOptions, type EpicsProtocol } from './epics/server.ts';
+export { WebServer, type WebServerOptions } from './web/server.ts';
 export { consoleLogger, type Logger } from './pva/server/log.ts';
 export {
   PvaClient, PvaClientError, PvaCallbackError, ntUri,

@@ -14,6 +14,7 @@ import { WebSession, type SessionStats, type WebSink } from './session.ts';
 import { ipOf } from '../security/index.ts';
 import { treeJson } from './tree-json.ts';
 
+/** Settings of a {@link WebServer}. */
 export interface WebServerOptions {
   /** The EPICS server whose PVs the page and the web socket show. Add it to the Root first. */
   epics: EpicsPvServer;
@@ -58,6 +59,16 @@ interface Client {
 /** The path of the web socket: pvws's (`/pvws` web application, `/pv` endpoint). */
 export const PVWS_PATH = '/pvws/pv';
 
+/**
+ * Serves a tree to browsers: register it with the Root after the EpicsPvServer whose PVs it shows.
+ *
+ * ```ts
+ * const epics = new EpicsPvServer({ base: 'lab', root });
+ * root.addProtocol(epics);
+ * root.addProtocol(new WebServer({ epics, port: 8080 }));   // http://127.0.0.1:8080/
+ * await root.start();
+ * ```
+ */
 export class WebServer implements Protocol {
   readonly log: Logger;
   private readonly feeds = new Map<string, PvFeed>();
