@@ -18,7 +18,9 @@ export function drawSparkline(canvas, values) {
     if (x > hi) hi = x;
   }
   if (!Number.isFinite(lo) || !Number.isFinite(hi)) return;
-  const span = hi - lo || 1;
+  // a constant array: a line through the middle
+  const span = hi - lo || 2;
+  if (hi === lo) lo -= 1;
   ctx.strokeStyle = getComputedStyle(canvas).color || '#1f77b4';
   ctx.lineWidth = 1.25;
   ctx.beginPath();
