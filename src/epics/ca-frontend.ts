@@ -57,6 +57,9 @@ export function caTypeOf(t: ScalarType): CaNativeType {
 
 const utf8 = new TextEncoder();
 const utf8Length = (s: string): number => utf8.encode(s).length;
+/** Whether `s` is CA_STRING_MAX bytes of UTF-8 or more (a UTF-16 unit is 1 to 3 bytes: most need no encoding). */
+const longForCa = (s: string): boolean =>
+  s.length >= CA_STRING_MAX || (s.length * 3 >= CA_STRING_MAX && utf8Length(s) >= CA_STRING_MAX);
 
 function timestampOf(ms: number): CaPvSnapshot['timestamp'] {
   const t = ms || Date.now();
@@ -244,8 +247,6 @@ export class CaFrontend {
    * The server calls it for every PV as it walks the tree, before start().
    */
   note(name: string, h: EpicsPvHolder | EpicsCommandHolder): void {
-    let bytes: number;
-    let long: boolean;
     if (h instanceof EpicsPvHolder) {
       // only str variables and values wider than 64 bits can be CA strings
       const ti = h.variable.typeInfo;
@@ -255,15 +256,14 @@ export class CaFrontend {
       const raw = v.value;
       const disp = v.valueDisp;
       // the limits are in bytes of UTF-8, as sent
-      long = utf8Length(disp) >= CA_STRING_MAX || (typeof raw === 'string' && utf8Length(raw) >= CA_STRING_MAX);
-      bytes = utf8Length(h.kind.kind === 'display' ? disp : String(raw));
+      if (!longForCa(disp) && !(typeof raw === 'string' && longForCa(raw))) return;
+      this.startBytes.set(name, utf8Length(h.kind.kind === 'display' ? disp : String(raw)));
     } else {
       if (caTypeOf(h.argType.type) !== 'string') return;
       const d = h.command.defaultArg;
-      bytes = utf8Length(d === undefined || d === null ? '' : String(d));
-      long = bytes >= CA_STRING_MAX;
+      const text = d === undefined || d === null ? '' : String(d);
+      if (longForCa(text)) this.startBytes.set(name, utf8Length(text));
     }
-    if (long) this.startBytes.set(name, bytes);
   }
 
   async start(holders: ReadonlyMap<string, EpicsPvHolder | EpicsCommandHolder>): Promise<void> {

@@ -156,7 +156,11 @@ export class EpicsPvServer implements Protocol {
   }
 
   private nameFor(node: Node): string {
-    return `${this.base}:${node.path.replace(/\./g, ':')}`;
+    // joined, the name is one flat string (a template or replace leaves concatenation nodes that
+    // V8 later flattens into a copy: two to three times the memory per PV)
+    const parts = node.path.split('.');
+    parts.unshift(this.base);
+    return parts.join(':');
   }
 
   /**

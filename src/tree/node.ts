@@ -180,7 +180,9 @@ export class Node {
   }
 
   private _updatePath(): void {
-    this._path = this._parent ? `${this._parent._path}.${this.name}` : this.name;
+    // joined, a path is one flat string; a template would keep two concatenation nodes per node,
+    // and a copy besides once the string is flattened (as a map key, by replace …)
+    this._path = this._parent ? [this._parent._path, this.name].join('.') : this.name;
     this._root = this._parent?.root;
     for (const c of this._nodes.values()) c._updatePath();
   }
