@@ -5,7 +5,8 @@
  * This entry point holds what a program needs: the device tree ({@link Root}, {@link Device},
  * {@link LocalVariable}, {@link RemoteVariable}, {@link LocalCommand} …), the server that
  * publishes it ({@link EpicsPvServer}), its web page and pvws-compatible web socket
- * ({@link WebServer}) and a pvAccess client ({@link PvaClient}).
+ * ({@link WebServer}), access security ({@link AccessGate}: EPICS .acf files, used by the server's
+ * `acf` option) and a pvAccess client ({@link PvaClient}).
  *
  * ```ts
  * import { Root, Device, LocalVariable, EpicsPvServer } from 'pvtree';
@@ -26,6 +27,10 @@
 export * from './tree/index.ts';
 export { EpicsPvServer, type EpicsPvServerOptions, type EpicsProtocol } from './epics/server.ts';
 export { WebServer, type WebServerOptions } from './web/server.ts';
+export {
+  AccessGate, AccessDeniedError, AcfSyntaxError, parseAcf, NONE, READ, WRITE,
+  type AccessGateOptions, type Requester, type Resource, type AccessLevel, type AcfConfig, type AuditRecord,
+} from './security/index.ts';
 export { consoleLogger, type Logger } from './pva/server/log.ts';
 export {
   PvaClient, PvaClientError, PvaCallbackError, ntUri,

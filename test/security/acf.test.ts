@@ -376,3 +376,27 @@ test('audit log: one JSON line per record, rotated by size', () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("the README's example file parses, and means what the README says", async () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const m = /```\n(# site\.acf[\s\S]*?)```/.exec(readme);
+  assert.ok(m, 'the example access security file in README.md');
+  const cfg = parseAcf(m[1], 'README.md');
+  assert.deepEqual([...cfg.asgs.keys()], ['DEFAULT', 'ctl', 'expert']);
+  const p = await AccessPolicy.compile(cfg, { resolveHost: async (n) => (n === 'opi1' ? ['10.0.1.5'] : []) });
+  let a = 0;
+  const listeners = new Set<() => void>();
+  p.bindInputs(
+    (n) => (n === 'lab:Board:Interlock' ? { read: () => ({ value: a, valid: true }), subscribe: (f) => (listeners.add(f), () => listeners.delete(f)) } : undefined),
+    () => {},
+  );
+  const alice = { users: ['alice'], host: '10.0.1.5', ip: '10.0.1.5' };
+  assert.deepEqual(p.decide('ctl', alice), { access: WRITE, trapWrite: true });
+  assert.equal(p.decide('ctl', { ...alice, host: '10.9.9.9', ip: '10.9.9.9' }).access, READ);
+  assert.equal(p.decide('ctl', { users: ['dave', 'role/operators'], host: '10.0.1.17', ip: '10.0.1.17' }).access, WRITE);
+  a = 1;
+  for (const f of listeners) f();
+  assert.equal(p.decide('ctl', alice).access, READ);
+  assert.equal(p.decide('expert', alice).access, NONE);
+  assert.equal(p.decide('expert', { users: ['carol'], host: 'x' }).access, WRITE);
+});
