@@ -20,8 +20,11 @@ import { CalcError, compileCalc, type CompiledCalc } from './calc.ts';
 
 /** Access levels, ordered: a rule grants at most its level; the best passing rule wins. */
 export const NONE = 0;
+/** Access level: the client may read (get, monitor). */
 export const READ = 1;
+/** Access level: the client may read and write (put, RPC, command calls). */
 export const WRITE = 2;
+/** An access level: NONE, READ or WRITE. */
 export type AccessLevel = typeof NONE | typeof READ | typeof WRITE;
 export const ACCESS_NAMES = ['NONE', 'READ', 'WRITE'] as const;
 

@@ -59,6 +59,11 @@ export interface AccessGateLogger {
   error(msg: string): void;
 }
 
+/**
+ * Settings of an {@link AccessGate}: the access security file (or its text) and its macros,
+ * read-only mode, the audit log, tree groups mapped to access security groups, and how clients are
+ * identified.
+ */
 export interface AccessGateOptions {
   /** An access security file to load (path). */
   acf?: string;

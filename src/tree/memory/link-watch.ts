@@ -24,6 +24,11 @@ export function describeMemory(m: Memory): string {
   return base ? describeMemory(base) : m.constructor?.name ?? 'memory';
 }
 
+/**
+ * The memories of a running Root: started and stopped with it; while a link (SrpV3Memory) is down
+ * the remote variables behind it carry a LinkDownError, and their blocks are read again when it is
+ * back.
+ */
 export class MemoryLinks {
   private readonly memories: Memory[] = [];
   private readonly offs: (() => void)[] = [];

@@ -12,6 +12,10 @@ import type { RssiParams } from '../../srp/rssi-header.ts';
 /** The UDP port PyRogue's examples and SLAC firmware use for SRPv3 over RSSI. */
 export const SRPV3_DEFAULT_PORT = 8192;
 
+/**
+ * Where an {@link SrpV3Memory} reaches the board (host, UDP port, packetizer, RSSI, tDest) and its
+ * timeouts and retries.
+ */
 export interface SrpV3MemoryOptions {
   host: string;
   /** Default 8192. */
