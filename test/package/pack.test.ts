@@ -38,11 +38,13 @@ let packed: PackedFile[] = [];
 
 /** The environment of every child: loopback EPICS, the temporary npm cache, none of the test runner's switches. */
 function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, npm_config_cache: cache, npm_config_update_notifier: 'false', ...extra };
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  // under `npm test`, npm's own variables (npm_config_local_prefix=<checkout> …) must not steer the
+  // nested npm commands toward the checkout
+  for (const k of Object.keys(env)) if (k.startsWith('npm_') || k === 'INIT_CWD') delete env[k];
   delete env.PVTREE_FROM_SOURCE; // the installed package must run its own dist/
   delete env.NODE_OPTIONS;
-  for (const k of Object.keys(env)) if (k.startsWith('npm_package_') || k === 'npm_lifecycle_event') delete env[k];
-  return env;
+  return { ...env, npm_config_cache: cache, npm_config_update_notifier: 'false', ...extra };
 }
 
 function run(cmd: string, args: string[], cwd: string, extra: Record<string, string> = {}, timeout = 180_000): SpawnSyncReturns<string> {
