@@ -6,8 +6,9 @@
 // the null timeout without traffic, out-of-order segments held within the window, the BUSY flag
 // (a busy peer gets no new data and no retransmissions), RST both ways.
 //
-// Liveness: the link is lost when a segment is sent maxRetransmissions times without an ACK, when
-// nothing arrives for `deadAfterNulls` null timeouts, or on a RST. A client then re-opens it on its
+// Liveness: the link is lost when a segment was sent maxRetransmissions times without an ACK and
+// the peer has not been heard for longer than its NUL period, when nothing arrives for
+// `deadAfterNulls` null timeouts, or on a RST. A client then re-opens it on its
 // own: SYNs every tryPeriod, doubling up to maxTryPeriod while unanswered.
 
 import {
@@ -484,8 +485,14 @@ export class RssiConnection {
         const e = this.txList[s];
         if (!e || now < e.sentAt + this.retranMs) continue;
         if (e.count >= this.current.maxRetransmissions) {
-          this.down(`the peer stopped answering: segment ${s} sent ${e.count} times without an acknowledgement`, true, now);
-          return;
+          // A live peer that has nothing to send acknowledges only with its next NUL (Rogue does
+          // not acknowledge a duplicate again): the link is lost when the peer was also silent
+          // for longer than its NUL period, or after four times the count in any case.
+          const silent = now - this.lastRx >= this.nullMs / 3 + 2 * this.retranMs;
+          if (silent || e.count >= 4 * this.current.maxRetransmissions) {
+            this.down(`the peer stopped answering: segment ${s} sent ${e.count} times without an acknowledgement`, true, now);
+            return;
+          }
         }
         e.count++;
         e.sentAt = now;

@@ -147,7 +147,12 @@ test('Rogue behind a silent shim: link lost by retransmission limit, re-opened w
 test('Rogue through a lossy path (5 % lost, duplicated and reordered each way): every transaction right', { skip: ROGUE_SKIP, timeout: 120000 }, async () => {
   const peer = await RoguePeer.start({ pack: 2 });
   const shim = await new LossyShim({ serverPort: peer.port, seed: 99 }).start();
-  const mem = new SrpV3Memory({ host: '127.0.0.1', port: shim.port, packetizer: 2, timeout: 5, retries: 2 });
+  // RSSI timing offered to Rogue with room for a loaded machine (Rogue's 20 ms × 15 gives a
+  // process 300 ms to answer; this test is about losses, not about CPU starvation)
+  const mem = new SrpV3Memory({
+    host: '127.0.0.1', port: shim.port, packetizer: 2, timeout: 5, retries: 5,
+    rssiParams: { retransmissionTimeout: 50, maxRetransmissions: 30 },
+  });
   const events: string[] = [];
   mem.onLinkChange((up, detail) => void events.push(`${up ? 'up' : 'down'}: ${detail}`));
   try {
