@@ -19,10 +19,13 @@ const built = new URL('../dist/cli/pvtree.js', import.meta.url);
 const source = new URL('../src/cli/main.ts', import.meta.url);
 const fromSource = process.env.PVTREE_FROM_SOURCE === '1';
 
+// the sources exist in a checkout only (the package ships dist/)
+const useSource = existsSync(source) && (fromSource || !existsSync(built));
+
 let main;
-if (!fromSource && existsSync(built)) {
+if (!useSource && existsSync(built)) {
   ({ main } = await import(built.href));
-} else if (existsSync(source)) {
+} else if (useSource) {
   if (!fromSource) process.stderr.write("pvtree: no build in dist/ (run 'npm run build'); running the TypeScript sources through tsx\n");
   let tsx;
   try {
