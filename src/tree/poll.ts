@@ -3,9 +3,43 @@
 // fake it (node:test mock.timers), and keeps its own clock in ms advanced by the delays it
 // scheduled, so fake timers need no fake Date.
 
-import type { BaseVariable } from './variable.ts';
+import { BaseVariable } from './variable.ts';
 import type { Block } from './block.ts';
-import { settleAll } from './device.ts';
+
+/**
+ * Most reads a poll cycle has in flight at once. The rest start as those finish, within the same
+ * update group: a memory still sees a full pipeline, while a cycle over 100k blocks no longer
+ * holds 100k pending reads (their promises and buffers then outlive the young generation and
+ * the collector, not the reads, takes most of the cycle).
+ */
+export const POLL_READS_IN_FLIGHT = 1024;
+
+/**
+ * Runs `run` on every item, at most `limit` at once; once all settled, throws like settleAll:
+ * the first failure in item order, or an AggregateError of all of them.
+ */
+async function settleEach<T>(items: readonly T[], run: (x: T) => Promise<unknown>, limit: number): Promise<void> {
+  const bad: { i: number; e: unknown }[] = [];
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      try {
+        await run(items[i]);
+      } catch (e) {
+        bad.push({ i, e });
+      }
+    }
+  };
+  const workers: Promise<void>[] = [];
+  for (let w = Math.min(limit, items.length); w > 0; w--) workers.push(worker());
+  await Promise.all(workers);
+  if (bad.length === 0) return;
+  bad.sort((a, b) => a.i - b.i);
+  if (bad.length === 1) throw bad[0].e;
+  const first = bad[0].e as { message?: unknown } | undefined;
+  throw new AggregateError(bad.map((b) => b.e), `${bad.length} transactions failed: ${String(first?.message ?? first)}`);
+}
 
 interface Bucket { intervalMs: number; due: number; vars: Set<BaseVariable<unknown>> }
 
@@ -86,12 +120,8 @@ export class PollQueue {
     }
     this.busy = true;
     try {
-      await this.host.updateGroup(() =>
-        settleAll([
-          ...[...blocks].map((b) => b.read().catch((e: Error) => { this.blockFailed(b, e); throw e; })),
-          ...others.map((v) => v.get({ read: true }).then(() => v._setError(undefined), (e: Error) => { v._setError(e); throw e; })),
-        ]),
-      );
+      const items: (Block | BaseVariable<unknown>)[] = [...blocks, ...others];
+      await this.host.updateGroup(() => settleEach(items, readOne, POLL_READS_IN_FLIGHT));
     } catch (e) {
       this.host._reportError(e as Error, 'poll');
     } finally {
@@ -101,7 +131,21 @@ export class PollQueue {
     if (this.running) this.schedule();
   }
 
-  private blockFailed(b: Block, e: Error): void {
-    for (const m of b.members) m._setError?.(e);
+}
+
+/** One poll read: a block (its members hear a failure), or a variable read on its own. */
+function readOne(x: Block | BaseVariable<unknown>): Promise<void> {
+  if (x instanceof BaseVariable) {
+    return x.get({ read: true }).then(
+      () => x._setError(undefined),
+      (e: Error) => {
+        x._setError(e);
+        throw e;
+      },
+    );
   }
+  return x.read().catch((e: Error) => {
+    for (const m of x.members) m._setError?.(e);
+    throw e;
+  });
 }
