@@ -144,8 +144,10 @@ class VariableCaPv implements CaPv {
     if (h.kind.kind === 'enum') {
       const pv = h.toPvValue(raw) as { index: number };
       value = this.enumAsString ? h.choices[pv.index] ?? '' : pv.index;
-    } else if (this.nativeType === 'string') value = h.kind.kind === 'display' ? vv.valueDisp : String(raw);
-    else if (typeof raw === 'object' && raw !== null) value = Array.from(raw as ArrayLike<unknown>, toNum);
+    } else if (this.nativeType === 'string') {
+      // a string array (str[n]) is DBR_STRING with n elements; everything else one string
+      value = h.kind.kind === 'display' ? vv.valueDisp : h.kind.array ? Array.from(raw as ArrayLike<unknown>, (x) => String(x ?? '')) : String(raw);
+    } else if (typeof raw === 'object' && raw !== null) value = Array.from(raw as ArrayLike<unknown>, toNum);
     else value = toNum(raw);
     return { value, status: a.caStatus, severity: a.severity as 0 | 1 | 2 | 3, timestamp: timestampOf(vv.updated) };
   }

@@ -33,6 +33,7 @@ function buildRoot(): Root {
   d.add(new LocalVariable({ name: 'ai16', value: new Int16Array([-1, 2, 300]) }));
   lv('au8', 'UInt8[8]', [1, 2, 3, 4, 5, 6, 7, 255]);
   lv('af64', 'Float64[4]', [0.5, 1.5, 2.5, 3.5]);
+  lv('astr', 'str[3]', ['alpha', 'beta', 'gamma']);
   d.add(new LocalCommand<number, number>({ name: 'cmd', argType: 'Int32', function: ({ arg }) => arg ?? 0 }));
   d.add(new LocalCommand<number, number>({ name: 'cmdf', argType: 'Float64', function: ({ arg }) => arg ?? 0 }));
   d.add(new LocalCommand<string, string>({ name: 'cmds', argType: 'str', function: ({ arg }) => arg ?? '' }));
@@ -60,6 +61,7 @@ const CASES: [string, string, unknown][] = [
   ['ai16', 'short', [-1, 2, 300]],
   ['au8', 'char', [1, 2, 3, 4, 5, 6, 7, 255]],
   ['af64', 'double', [0.5, 1.5, 2.5, 3.5]],
+  ['astr', 'string', ['alpha', 'beta', 'gamma']],
   ['cmd', 'long', undefined],
   ['cmdf', 'double', undefined],
   ['cmds', 'string', undefined],
