@@ -78,7 +78,12 @@ export class PvFeed {
     this.subs.add(s);
     if (!this.stopListening) {
       const h = this.holder;
-      this.stopListening = h instanceof EpicsPvHolder ? h.subscribe(this.onChange) : h.subscribe(this.onChange);
+      if (h instanceof EpicsPvHolder) {
+        // the variable itself (its updates, alarms, device enable): the pvAccess side stays idle
+        const v = h.variable;
+        v.addListener(this.onChange);
+        this.stopListening = () => v.delListener(this.onChange);
+      } else this.stopListening = h.subscribe(this.onChange);
       this.gen++; // anything may have changed while nobody listened
     }
   }
