@@ -28,6 +28,12 @@ export type CaLogLevel = 'debug' | 'info' | 'warn' | 'error';
 /** Where a {@link CaServerConnection} sends its log messages. */
 export type CaLogger = (level: CaLogLevel, message: string) => void;
 
+/** `s` with control characters (newlines included) written as \xNN, for one-line log messages. */
+function escapeControl(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return /[\x00-\x1f\x7f]/.test(s) ? s.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`) : s;
+}
+
 /**
  * What a {@link CaServerConnection} writes to: the socket of one client circuit, or a test double.
  */
@@ -122,7 +128,9 @@ export class CaServerConnection {
     private readonly options: CaConnectionOptions,
   ) {
     this.decoder = new CaStreamDecoder('c2s', { maxPayloadSize: options.maxPayloadSize ?? DEFAULT_MAX_PAYLOAD_SIZE });
-    this.log = options.log ?? noop;
+    const sink = options.log ?? noop;
+    // names, user and host names come from the client: control characters would let it forge log lines
+    this.log = (level, message) => sink(level, escapeControl(message));
   }
 
   get channelCount(): number {

@@ -7,6 +7,7 @@ import * as net from 'node:net';
 import {
   CaMemoryPv,
   CaServer,
+  CaServerConnection,
   DBE_ALARM,
   DBE_LOG,
   DBE_PROPERTY,
@@ -640,4 +641,19 @@ test('beacons go to the beacon address list at the repeater port', async () => {
     await server.stop();
     rep.close();
   }
+});
+
+test('names a client sends cannot forge log lines: control characters are escaped', () => {
+  const lines: string[] = [];
+  const conn = new CaServerConnection(
+    { send: () => true, close: () => {} },
+    { source: source(), serverPort: 5064, clientAddress: '127.0.0.1:1', log: (level, msg) => void lines.push(`${level} ${msg}`) },
+  );
+  conn.start();
+  conn.receive(encodeMessage({ kind: 'version', priority: 0, minorVersion: 13, sequence: 0 }));
+  conn.receive(encodeMessage({ kind: 'clientName', name: 'evil\nerror ca: forged line' }));
+  conn.receive(Uint8Array.from([0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])); // unknown command: logged with the client's name
+  const logged = lines.join('\n');
+  assert.match(logged, /evil\\x0aerror ca: forged line/, logged);
+  assert.ok(lines.every((l) => !l.includes('\n')), 'every log message is one line');
 });
