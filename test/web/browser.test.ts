@@ -253,5 +253,16 @@ for (const b of BROWSERS) {
       await page.waitForFunction(() => document.querySelector('#toast')?.textContent === 'copied pvtree:Demo:Environment:FanSpeed', { timeout: 5000 });
       assert.deepEqual(errors, [], 'no errors in the page');
     });
+
+    test('when the server goes away every value shows the disconnected style', async () => {
+      await web.stop();
+      await page.waitForSelector('#conn[data-state="disconnected"]', { timeout: 10000 });
+      const style = await page.$eval(`${row('Demo.Fpga.Uptime')} td.value`, (e) => {
+        const c = getComputedStyle(e);
+        return `${c.outlineStyle} ${c.outlineColor}`;
+      });
+      assert.equal(style, 'dashed rgb(200, 0, 200)');
+      await shot('5-disconnected');
+    });
   });
 }
