@@ -254,7 +254,7 @@ for (const b of BROWSERS) {
       assert.deepEqual(errors, [], 'no errors in the page');
     });
 
-    test('when the server goes away every value shows the disconnected style', async () => {
+    test('when the server goes away every value keeps its last value in the disconnected style', async () => {
       await web.stop();
       await page.waitForSelector('#conn[data-state="disconnected"]', { timeout: 10000 });
       const style = await page.$eval(`${row('Demo.Fpga.Uptime')} td.value`, (e) => {
@@ -262,6 +262,7 @@ for (const b of BROWSERS) {
         return `${c.outlineStyle} ${c.outlineColor}`;
       });
       assert.equal(style, 'dashed rgb(200, 0, 200)');
+      assert.match(await text(`${row('Demo.Fpga.Uptime')} td.value`), /^\d+$/, 'the last value stays');
       await shot('5-disconnected');
     });
   });

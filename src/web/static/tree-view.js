@@ -197,11 +197,12 @@ export class TreeView {
       cell.dataset.severity = v ? v.severity ?? 'NONE' : 'DISCONNECTED';
       if (v && v.status) cell.title = `${v.severity}: ${v.status}`;
       else cell.removeAttribute('title');
-      if (v) r.widget.setReadonly?.(!!v.readonly);
+      // disconnected: the last value stays, in the disconnected style
+      if (!v) continue;
+      r.widget.setReadonly?.(!!v.readonly);
       if (r.node.kind !== 'variable') continue;
-      const text = v ? formatValue(v, r.node, r.fmt) : '';
-      r.widget.update(v, text);
-      if (r.spark) drawSparkline(r.spark, v && v.value);
+      r.widget.update(v, formatValue(v, r.node, r.fmt));
+      if (r.spark) drawSparkline(r.spark, v.value);
     }
     this.dirty.clear();
   }
