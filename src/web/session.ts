@@ -51,6 +51,9 @@ export interface SessionOptions {
   log: Logger;
 }
 
+/** Most writes and calls of one client in progress at once. */
+const MAX_IN_FLIGHT = 256;
+
 /** Client name prefixes of Phoebus/pvws (`pva://NAME`, `ca://NAME`) that name a served PV too. */
 const PREFIX = /^(?:pva|ca):\/\//;
 
@@ -116,6 +119,8 @@ export class WebSession {
   private closed = false;
   /** Per PV, the end of this client's chain of writes to it: its writes run in order. */
   private readonly writeChains = new Map<string, Promise<void>>();
+  /** Writes and calls accepted and not yet done (bounded: a client cannot queue work without limit). */
+  private inFlight = 0;
   private updatesSent = 0;
 
   constructor(
@@ -348,6 +353,8 @@ export class WebSession {
     const feed = this.feedOf(name);
     if (!feed) return this.error(`unknown PV ${name}`, name, id);
     if (this.opts.readOnly) return this.error(`${name}: writes are disabled (read-only web server)`, name, id);
+    if (this.inFlight >= MAX_IN_FLIGHT) return this.error(`${name}: ${MAX_IN_FLIGHT} writes and calls already in progress; try again later`, name, id);
+    this.inFlight++;
     const prev = this.writeChains.get(feed.name) ?? Promise.resolve();
     const next = prev.then(async () => {
       try {
@@ -360,6 +367,8 @@ export class WebSession {
       } catch (e) {
         this.opts.log.info(`web ${this.opts.peer}: ${ok === 'write' ? 'write to' : 'call of'} ${feed.name} failed: ${(e as Error).message}`);
         this.error((e as Error).message, name, id);
+      } finally {
+        this.inFlight--;
       }
     });
     this.writeChains.set(feed.name, next);

@@ -392,6 +392,34 @@ describe('pvws limits and options', () => {
     }
   });
 
+  test('at most 256 writes and calls of one client in progress; more are refused until they finish', async () => {
+    const root = new Root({ name: 'R', pollEn: false });
+    const d = new Device({ name: 'D' });
+    root.add(d);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let started = 0;
+    d.add(new LocalCommand({ name: 'Slow', function: async () => { started++; await gate; return started; } }));
+    const s = await serveWeb(root);
+    const c = await TestClient.open(s.wsUrl);
+    try {
+      for (let i = 1; i <= 300; i++) c.send({ type: 'call', pv: 'test:R:D:Slow', id: i });
+      const refused = await c.until(() => {
+        const e = c.messages.filter((m) => m.type === 'error');
+        return e.length === 44 ? e : undefined;
+      }, '44 refusals');
+      assert.deepEqual(refused.map((m) => m.id), Array.from({ length: 44 }, (_, i) => 257 + i));
+      assert.match(refused[0].message as string, /256 writes and calls already in progress/);
+      release();
+      await c.until(() => c.messages.filter((m) => m.type === 'result').length === 256, 'the 256 results');
+      c.send({ type: 'call', pv: 'test:R:D:Slow', id: 'after' });
+      assert.equal((await c.next((m) => m.id === 'after', 'a call after they finished')).type, 'result');
+    } finally {
+      c.close();
+      await s.close();
+    }
+  });
+
   test('a client that does not answer pings is dropped', async () => {
     const root = buildRoot();
     const s = await serveWeb(root, { pingIntervalMs: 100 });
