@@ -35,6 +35,7 @@ Options:
                         127.0.0.1; 0.0.0.0 for every interface) and a pvws-compatible web
                         socket at /pvws/pv
   --http-read-only      the page and the web socket refuse every write and command call
+  --http-throttle MS    at most one update of a PV per MS ms to each web client (the latest)
   --memory URL          the tree's registers live on real hardware: srpv3://HOST[:PORT] (SLAC's
                         SRPv3 over RSSI and packetizer, as PyRogue's UdpRssiPack; port 8192;
                         ?packetizer=2, rssi=0, tdest=N, timeout=S, retries=N, jumbo=1, crc=1),
@@ -69,6 +70,7 @@ const SPECS: OptSpec[] = [
   { long: 'config-dir', value: true },
   { long: 'http', value: true },
   { long: 'http-read-only' },
+  { long: 'http-throttle', value: true },
   { long: 'memory', value: true },
   { long: 'acf', value: true },
   { long: 'acf-macros', value: true },
@@ -117,7 +119,7 @@ export interface ServeConfig {
   /** Where file arguments of the Root's built-in commands must resolve (default: the current directory). */
   configDir?: string;
   /** Serve the web page and the pvws web socket. */
-  http?: { host: string; port: number; readOnly: boolean };
+  http?: { host: string; port: number; readOnly: boolean; throttleMs?: number };
   /** The memory behind the root (`emulate` or an srpv3:// URL), replacing the tree's own. */
   memory?: string;
   /** Access security: the .acf file, its macros, the group → ASG map file, CA host matching by IP. */
@@ -190,7 +192,16 @@ export function parseServeArgs(argv: string[]): ServeConfig | 'help' {
   }
   const httpText = str('http');
   if (o.has('http-read-only') && httpText === undefined) throw new UsageError('--http-read-only needs --http [HOST:]PORT');
-  const http = httpText === undefined ? undefined : { ...parseHttpAddress(httpText), readOnly: o.has('http-read-only') };
+  const throttleText = str('http-throttle');
+  if (throttleText !== undefined && httpText === undefined) throw new UsageError('--http-throttle needs --http [HOST:]PORT');
+  const throttleMs = throttleText === undefined ? undefined : throttleText.trim() === '' ? NaN : Number(throttleText);
+  if (throttleMs !== undefined && !(Number.isFinite(throttleMs) && throttleMs >= 0)) {
+    throw new UsageError(`--http-throttle takes a number of milliseconds (0 or more), not '${throttleText}'`);
+  }
+  const http =
+    httpText === undefined
+      ? undefined
+      : { ...parseHttpAddress(httpText), readOnly: o.has('http-read-only'), ...(throttleMs !== undefined ? { throttleMs } : {}) };
   const dump = o.get('dump');
   if (dump === '') throw new UsageError('--dump= needs a file name (or give --dump alone for standard output)');
   return {
@@ -372,7 +383,10 @@ export async function serveCommand(argv: string[], io: CliIO = stdio): Promise<n
   });
   root.addProtocol(server);
   // after the EPICS server: the web server shows its PVs, through its holders
-  const web = config.http ? new WebServer({ epics: server, host: config.http.host, port: config.http.port, readOnly: config.http.readOnly || config.readOnly, logger: log }) : undefined;
+  const h = config.http;
+  const web = h
+    ? new WebServer({ epics: server, host: h.host, port: h.port, readOnly: h.readOnly || config.readOnly, throttleMs: h.throttleMs, logger: log })
+    : undefined;
   if (web) root.addProtocol(web);
   try {
     await root.start();

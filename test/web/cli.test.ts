@@ -10,7 +10,7 @@ import { TestClient } from './harness.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 
-test('--http takes [HOST:]PORT (host 127.0.0.1 by default); --http-read-only needs it', () => {
+test('--http takes [HOST:]PORT (host 127.0.0.1 by default); --http-read-only and --http-throttle MS need it', () => {
   const p = (...a: string[]) => parseServeArgs(['t.yaml', ...a]);
   assert.deepEqual((p('--http', '8080') as { http: unknown }).http, { host: '127.0.0.1', port: 8080, readOnly: false });
   assert.deepEqual((p('--http', '0.0.0.0:9000', '--http-read-only') as { http: unknown }).http, { host: '0.0.0.0', port: 9000, readOnly: true });
@@ -21,6 +21,11 @@ test('--http takes [HOST:]PORT (host 127.0.0.1 by default); --http-read-only nee
     assert.throws(() => p('--http', bad), (e: Error) => e instanceof UsageError && /--http takes \[HOST:\]PORT/.test(e.message), bad);
   }
   assert.throws(() => p('--http-read-only'), (e: Error) => e instanceof UsageError && /--http-read-only needs --http/.test(e.message));
+  assert.deepEqual((p('--http', '8080', '--http-throttle', '250') as { http: unknown }).http, { host: '127.0.0.1', port: 8080, readOnly: false, throttleMs: 250 });
+  assert.throws(() => p('--http-throttle', '250'), (e: Error) => e instanceof UsageError && /--http-throttle needs --http/.test(e.message));
+  for (const bad of ['', '-1', 'x']) {
+    assert.throws(() => p('--http', '8080', '--http-throttle', bad), (e: Error) => e instanceof UsageError && /--http-throttle takes a number/.test(e.message), bad);
+  }
 });
 
 function get(url: string): Promise<{ status: number; body: string }> {
