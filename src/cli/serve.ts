@@ -412,7 +412,7 @@ export async function serveCommand(argv: string[], io: CliIO = stdio): Promise<n
     const pva = server.pvaServer;
     const ca = server.caServer;
     io.out(
-      `pvtree: serving ${Object.keys(server.list()).length} PVs of '${root.name}'` +
+      `pvtree: serving ${server.size} PVs of '${root.name}'` +
         (pva ? `; pvAccess TCP ${pva.tcpPort} UDP ${pva.udpPort}` : '') +
         (ca ? `; Channel Access port ${ca.port}` : '') +
         (web ? `; web ${web.url}${web.readOnly ? ' (read-only)' : ''}` : '') +

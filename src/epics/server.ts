@@ -150,6 +150,11 @@ export class EpicsPvServer implements Protocol {
     return text;
   }
 
+  /** How many PVs are served (after start). */
+  get size(): number {
+    return this.holders.size;
+  }
+
   /** Holder of a PV name (for tests and embedding). */
   holder(name: string): Holder | undefined {
     return this.holders.get(name);
@@ -158,9 +163,7 @@ export class EpicsPvServer implements Protocol {
   private nameFor(node: Node): string {
     // joined, the name is one flat string (a template or replace leaves concatenation nodes that
     // V8 later flattens into a copy: two to three times the memory per PV)
-    const parts = node.path.split('.');
-    parts.unshift(this.base);
-    return parts.join(':');
+    return [this.base, node.path.replaceAll('.', ':')].join(':');
   }
 
   /**
