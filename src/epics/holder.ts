@@ -72,8 +72,8 @@ function enumChoicesOf(variable: BaseVariable<unknown>): EnumChoices {
 
 /** A holder's state while the PV is in use. */
 class LivePv {
-  readonly update: PVStructure;
-  readonly listeners = new Set<HolderListener>();
+  /** CA and web subscribers (made for the first). */
+  listeners: Set<HolderListener> | undefined;
   readonly enums: EnumChoices;
   lastAlarm = '';
   /** Stays live until stop() (start() was called). */
@@ -86,11 +86,40 @@ class LivePv {
     readonly onTreeUpdate: (path: string, vv: VariableValue<unknown>) => void,
   ) {
     this.enums = shape.kind.kind === 'enum' ? enumChoicesOf(variable) : NO_ENUM;
-    this.update = new PVStructure(shape.type);
   }
 
   get users(): number {
-    return this.pv.channelCount + this.listeners.size;
+    return this.pv.channelCount + (this.listeners?.size ?? 0);
+  }
+}
+
+/**
+ * The partial update a tree change is posted as, one per shape and shared by every holder of it:
+ * post() copies its marked fields into the PV's value at once, so nothing outlives the call.
+ */
+const scratch = new Map<Structure, PVStructure>();
+function scratchOf(type: Structure): PVStructure {
+  let u = scratch.get(type);
+  if (!u) scratch.set(type, (u = new PVStructure(type)));
+  u.clearChanged();
+  return u;
+}
+
+/** The SharedPV handlers of a live variable PV: methods of one small object, no closures. */
+class VariableHandlers {
+  constructor(protected readonly h: EpicsPvHolder) {}
+  onPut(_pv: SharedPV, put: PutRequest): Promise<void> {
+    return this.h._putFromPva(put);
+  }
+  onLastDisconnect(): void {
+    this.h.releaseIfIdle();
+  }
+}
+
+/** With read-on-get: a get reads the hardware first when the value is too old. */
+class ReadOnGetHandlers extends VariableHandlers {
+  onGet(): Promise<void> {
+    return this.h.readOnGet();
   }
 }
 
@@ -174,11 +203,7 @@ export class EpicsPvHolder {
   /** Makes the live state (SharedPV open with the current value, tree listener) if missing. */
   private activate(): LivePv | undefined {
     if (this.live !== undefined) return this.live ?? undefined;
-    const pv = new SharedPV({
-      onPut: (_pv, put) => this.put(put),
-      onGet: this.opts.readOnGetMs === undefined ? undefined : () => this.readOnGet(),
-      onLastDisconnect: () => this.releaseIfIdle(),
-    });
+    const pv = new SharedPV(this.opts.readOnGetMs === undefined ? new VariableHandlers(this) : new ReadOnGetHandlers(this));
     const live = new LivePv(shapeOf(this.variable), this.variable, pv, (_path, vv) => this.publish(vv));
     this.live = live;
     live.pv.open(this.initial());
@@ -287,16 +312,16 @@ export class EpicsPvHolder {
     if (!live) return;
     this.variable.delListener(live.onTreeUpdate);
     live.pv.close();
-    live.listeners.clear();
+    live.listeners?.clear();
   }
 
   /** Subscribes to changes (used by the Channel Access adapter and the web feed). */
   subscribe(l: HolderListener): () => void {
     const live = this.activate();
     if (!live) return noop;
-    live.listeners.add(l);
+    (live.listeners ??= new Set()).add(l);
     return () => {
-      if (live.listeners.delete(l) && this.live === live) this.releaseIfIdle();
+      if (live.listeners?.delete(l) && this.live === live) this.releaseIfIdle();
     };
   }
 
@@ -305,8 +330,7 @@ export class EpicsPvHolder {
     const live = this.live;
     if (!live || !live.pv.isOpen) return;
     const sh = live.shape;
-    const u = live.update;
-    u.clearChanged();
+    const u = scratchOf(sh.type);
     if (sh.kind.kind === 'enum') u.setAt(sh.value + 1, (this.toPvValue(vv.value) as { index: number }).index);
     else u.setAt(sh.value, this.toPvValue(vv.value));
     const a = alarmOf(vv.status, vv.severity, vv.error);
@@ -324,7 +348,7 @@ export class EpicsPvHolder {
     u.data[sh.timeStamp + 2] = Math.round((ms % 1000) * 1e6);
     u.changed.set(sh.timeStamp);
     live.pv.post(u);
-    for (const l of live.listeners) l({ value: true, alarm: alarmMoved });
+    if (live.listeners) for (const l of live.listeners) l({ value: true, alarm: alarmMoved });
   }
 
   /** True when client reads should refresh the value first (read-on-get is configured). */
@@ -345,9 +369,9 @@ export class EpicsPvHolder {
     const live = this.live;
     if (v.lastUpdated !== before && live && live.pv.isOpen) {
       // value unchanged (no listener call) but fresher: move the timestamp
-      live.update.clearChanged();
-      live.update.set('timeStamp', timeFromDate(v.lastUpdated));
-      live.pv.post(live.update);
+      const u = scratchOf(live.shape.type);
+      u.set('timeStamp', timeFromDate(v.lastUpdated));
+      live.pv.post(u);
     }
   }
 
@@ -401,6 +425,11 @@ export class EpicsPvHolder {
       return value;
     }
     return Array.from(value);
+  }
+
+  /** @internal A pvAccess client's put (the SharedPV's handler). */
+  _putFromPva(put: PutRequest): Promise<void> {
+    return this.put(put);
   }
 
   private async put(put: PutRequest): Promise<void> {
