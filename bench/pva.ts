@@ -95,6 +95,19 @@ function spamShape(args: string[]): { count?: number; type: ScalarType; rest: st
   return { count, type, rest };
 }
 
+/** `mailbox [name]`: an NTScalar double whose puts are posted (like pvxs's example `mailbox`). */
+async function mailboxMain(name: string): Promise<void> {
+  const server = new PvaServer({ logger: consoleLogger('mailbox', 'warn') });
+  const pv = SharedPV.mailbox();
+  pv.open(new PVStructure(ntScalar('double'), { value: 42 }));
+  server.addPV(name, pv);
+  await server.start();
+  console.log(`Running ${name} tcp=${server.tcpPort} udp=${server.udpPort}`);
+  const stop = () => void server.stop().then(() => process.exit(0));
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
 async function spamMain(name: string, count: number | undefined, type: ScalarType): Promise<void> {
   const server = new PvaServer({ logger: consoleLogger('spam', 'warn') });
   server.addPV(name, spamPV(count, type));
@@ -405,6 +418,8 @@ function peerBin(): string | undefined {
 
 async function benchMain(which: string | undefined): Promise<void> {
   if (which === 'stalled') await stalledTable();
+  else if (which === 'client') await clientTable();
+  else if (which === 'arrays') await arrayTable();
   else {
     if (which !== 'pairs') await localTables();
     if (which !== 'pairs') await stalledTable();
@@ -484,9 +499,153 @@ async function pairTables(): Promise<void> {
   );
 }
 
+// ---------------------------------------------------------------- the client: round trips/s
+
+/** Operations/s of `op` with `inFlight` running at once, for `ms`. */
+async function opRate(op: () => Promise<unknown>, inFlight: number, ms: number): Promise<number> {
+  for (let i = 0; i < 200; i++) await op(); // warm up
+  let n = 0;
+  const t0 = performance.now();
+  const worker = async () => {
+    while (performance.now() - t0 < ms) {
+      await op();
+      n++;
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  return (n * 1000) / (performance.now() - t0);
+}
+
+/**
+ * The pvtree client against a mailbox PV (NTScalar double) of pvtree's server and, with the peers,
+ * pvxs's example `mailbox`, each in its own process: gets and puts, one at a time and 64 in flight.
+ */
+async function clientTable(): Promise<void> {
+  const bin = process.env.PVA_PEER_BIN ?? process.env.EPICS_PEERS_BIN;
+  const servers: Array<'pvtree' | 'pvxs'> = bin && existsSync(join(bin, 'mailbox')) ? ['pvtree', 'pvxs'] : ['pvtree'];
+  const rows: string[][] = [];
+  const seconds = 3;
+  for (const who of servers) {
+    const tcp = await freeTcpPort();
+    const udp = await freeUdpPort();
+    const env = loopEnv(tcp, udp);
+    const name = `mbox:${who}`;
+    const srv =
+      who === 'pvxs'
+        ? spawn(join(bin!, 'mailbox'), [name], { env, stdio: 'ignore' })
+        : spawn(process.execPath, [...nodeArgs, 'mailbox', name], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+    try {
+      await listening(srv, tcp);
+      const client = new PvaClient({ addrList: [], autoAddrList: false, timeout: 10 });
+      const at = `127.0.0.1:${tcp}`;
+      let x = 0;
+      const get = () => client.get(name, { server: at });
+      const put = () => client.put(name, ++x, { server: at });
+      const row = [`${who} server (${who === 'pvxs' ? 'example mailbox' : 'SharedPV.mailbox'})`];
+      for (const [op, k] of [[get, 1], [get, 64], [put, 1], [put, 64]] as const) {
+        const cpu0 = cpuSeconds(srv.pid);
+        const self0 = process.cpuUsage();
+        const r = await opRate(op, k, seconds * 1000);
+        const cpu = cpuSeconds(srv.pid) - cpu0;
+        const me = process.cpuUsage(self0);
+        const ops = r * seconds;
+        row.push(`${fmt(r)} (${fmt(((me.user + me.system) / ops), 1)} / ${fmt((cpu / ops) * 1e6, 1)})`);
+      }
+      rows.push(row);
+      client.close();
+    } finally {
+      srv.kill('SIGINT');
+      await new Promise((r) => (srv.exitCode !== null ? r(null) : srv.once('exit', r)));
+    }
+  }
+  table(
+    `pvtree client round trips/s (client / server CPU µs per operation), server in its own process, ${seconds} s each`,
+    ['server', 'get, one at a time', 'get, 64 in flight', 'put, one at a time', 'put, 64 in flight'],
+    rows,
+  );
+}
+
+// ---------------------------------------------------------------- arrays: pvxs eatspam reading spam -# N
+
+/**
+ * pvxs `spam -# N` and `bench/pva.ts spam --count N --type uint32`, each read by pvxs
+ * `eatspam -P -Q 8` with 1 and 8 subscriptions (8 names in one eatspam: 8 subscriptions on one
+ * connection). Rounds interleaved; updates/s summed over the subscriptions.
+ */
+async function arrayTable(): Promise<void> {
+  const bin = peerBin();
+  if (!bin) {
+    console.log('\narrays: needs pvxs spam and eatspam (set PVA_PEER_BIN)');
+    return;
+  }
+  const count = Number(process.env.ARRAY_COUNT ?? 262144);
+  const seconds = 4;
+  const rounds = 3;
+  const runs = new Map<string, Array<{ perSec: number; cpuUs: number }>>();
+  for (let r = 0; r < rounds; r++) {
+    for (const subs of [1, 8]) {
+      for (const who of ['pvxs', 'pvtree'] as const) {
+        const tcp = await freeTcpPort();
+        const udp = await freeUdpPort();
+        const env = loopEnv(tcp, udp);
+        const name = `arr:${who}`;
+        const srv =
+          who === 'pvxs'
+            ? spawn(join(bin, 'spam'), ['-#', String(count), '-S', name], { env, stdio: 'ignore' })
+            : spawn(process.execPath, [...nodeArgs, 'spam', name, '--count', String(count), '--type', 'uint32'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+        try {
+          await listening(srv, tcp);
+          await sleep(200);
+          const cpu0 = cpuSeconds(srv.pid);
+          const e = spawn(join(bin, 'eatspam'), ['-P', '-Q', '8', ...Array(subs).fill(name)], { env, stdio: ['ignore', 'pipe', 'ignore'] });
+          const out = collect(e);
+          await sleep(seconds * 1000);
+          e.kill('SIGINT');
+          const text = await out;
+          const cpu = cpuSeconds(srv.pid) - cpu0;
+          const t = /# run time ([\d.e+]+) sec/.exec(text);
+          let perSec = 0;
+          for (const m of text.matchAll(new RegExp(`^${name} [\\d.e+]+ wakes/s ([\\d.e+]+) update/s`, 'gm'))) perSec += Number(m[1]);
+          if (!t || perSec === 0) throw new Error(`eatspam output not understood: ${text}`);
+          const k = `${who} ${subs}`;
+          runs.set(k, [...(runs.get(k) ?? []), { perSec, cpuUs: (cpu / (perSec * Number(t[1]))) * 1e6 }]);
+        } finally {
+          srv.kill('SIGINT');
+          await new Promise((res) => (srv.exitCode !== null ? res(null) : srv.once('exit', res)));
+        }
+      }
+    }
+  }
+  const rows: string[][] = [];
+  for (const subs of [1, 8]) {
+    const base = runs.get(`pvxs ${subs}`)!;
+    const mean = (xs: Array<{ perSec: number; cpuUs: number }>, f: (x: { perSec: number; cpuUs: number }) => number) => xs.reduce((a, x) => a + f(x), 0) / xs.length;
+    for (const who of ['pvxs', 'pvtree']) {
+      const rs = runs.get(`${who} ${subs}`)!;
+      const rate = mean(rs, (x) => x.perSec);
+      const cpu = mean(rs, (x) => x.cpuUs);
+      rows.push([
+        `${who} spam, ${subs} subscription${subs > 1 ? 's' : ''}`,
+        fmt(rate),
+        rs.map((x) => fmt(x.perSec)).join(' / '),
+        `${fmt((rate * count * 4) / 2 ** 20)} MiB/s`,
+        fmt(cpu),
+        `${(rate / mean(base, (x) => x.perSec)).toFixed(2)}×`,
+        `${(cpu / mean(base, (x) => x.cpuUs)).toFixed(2)}×`,
+      ]);
+    }
+  }
+  table(
+    `arrays: uint32[${count}] (${fmt((count * 4) / 2 ** 20, 2)} MiB) read by pvxs eatspam -P -Q 8, ${seconds} s × ${rounds} rounds, separate processes`,
+    ['server', 'updates/s (mean, all subscriptions)', 'each run', 'throughput', 'server CPU µs/update', 'rate vs pvxs', 'CPU vs pvxs'],
+    rows,
+  );
+}
+
 const [mode, ...modeArgs] = process.argv.slice(2);
 const [a1, a2, a3] = modeArgs;
-if (mode === 'spam') {
+if (mode === 'mailbox') await mailboxMain(a1 ?? 'mailbox');
+else if (mode === 'spam') {
   const { count, type, rest } = spamShape(modeArgs);
   await spamMain(rest[0] ?? 'spam', count, type);
 }

@@ -20,6 +20,7 @@ import {
   type FieldDesc,
   type Status,
   type TypeCache,
+  type TypeMemo,
 } from '../pvdata/index.ts';
 import {
   Cmd,
@@ -192,8 +193,13 @@ export interface OpResponseMsg {
 /** Per-connection state a decoder needs: the introspection cache and the types of open operations. */
 export interface DecodeContext {
   cache?: TypeCache;
-  /** Types of operation `ioid`: `put` for values client→server, `get` for values server→client. */
-  opTypes?(ioid: number): { put?: Structure; get?: Structure } | undefined;
+  /** Remembers type descriptions a peer repeats (the client's INIT and GET_FIELD replies). */
+  typeMemo?: TypeMemo;
+  /**
+   * Types of operation `ioid`: `put` for values client→server, `get` for values server→client;
+   * `base`: partial values server→client are decoded onto a copy of it (a monitor's last complete value).
+   */
+  opTypes?(ioid: number): { put?: Structure; get?: Structure; base?: PVStructure } | undefined;
 }
 
 // ---------------------------------------------------------------- addresses
@@ -653,7 +659,7 @@ function decodeBody(r: Reader, f: Frame, ctx: DecodeContext): PvaMessage {
       if (server) {
         const ioid = r.u32();
         const status = decodeStatus(r);
-        const fieldType = r.remaining > 0 ? decodeType(r, ctx.cache) : null;
+        const fieldType = r.remaining > 0 ? (ctx.typeMemo ? ctx.typeMemo.decode(r, ctx.cache) : decodeType(r, ctx.cache)) : null;
         return { type: 'getFieldResponse', ioid, status, fieldType };
       }
       return { type: 'getField', sid: r.u32(), ioid: r.u32(), subField: r.remaining > 0 ? r.string() : '' };
@@ -683,13 +689,19 @@ function readRequest(r: Reader, cache?: TypeCache): PVStructure | null {
   return s;
 }
 
-function readPartial(r: Reader, type: Structure | undefined, m: { changed?: BitSet; value?: PVStructure; raw?: Buffer }, cache?: TypeCache): void {
+function readPartial(
+  r: Reader,
+  type: Structure | undefined,
+  m: { changed?: BitSet; value?: PVStructure; raw?: Buffer },
+  cache?: TypeCache,
+  base?: PVStructure,
+): void {
   if (!type) {
     m.raw = Buffer.from(r.bytes(r.remaining));
     return;
   }
   const changed = r.bitSet();
-  const value = new PVStructure(type);
+  const value = base && base.type === type ? base.clone().clearChanged() : new PVStructure(type);
   decodeStructurePartial(r, value, changed, cache);
   m.changed = changed;
   m.value = value;
@@ -710,8 +722,8 @@ function decodeOpRequest(r: Reader, command: OpCommand, ctx: DecodeContext): OpR
   return m;
 }
 
-function readStructType(r: Reader, cache?: TypeCache): Structure | null {
-  const t = decodeType(r, cache);
+function readStructType(r: Reader, cache?: TypeCache, memo?: TypeMemo): Structure | null {
+  const t = memo ? memo.decode(r, cache) : decodeType(r, cache);
   if (t && t.kind !== 'structure') {
     r.fail('operation type is not a structure');
     return null;
@@ -723,15 +735,15 @@ function decodeOpResponse(r: Reader, command: OpCommand, ctx: DecodeContext): Op
   const m: OpResponseMsg = { type: 'opResponse', command, ioid: r.u32(), subcmd: r.u8() };
   const types = ctx.opTypes?.(m.ioid);
   if (command === Cmd.MONITOR && !(m.subcmd & (SUB_INIT | SUB_DESTROY))) {
-    readPartial(r, types?.get, m, ctx.cache);
+    readPartial(r, types?.get, m, ctx.cache, types?.base);
     if (m.value) m.overrun = r.remaining > 0 ? r.bitSet() : new BitSet();
     return m;
   }
   m.status = decodeStatus(r);
   if (m.status.type > 1 || r.remaining === 0) return m;
   if (m.subcmd & SUB_INIT) {
-    if (command !== Cmd.RPC) m.fieldType = readStructType(r, ctx.cache);
-    if (command === Cmd.PUT_GET) m.getType = readStructType(r, ctx.cache);
+    if (command !== Cmd.RPC) m.fieldType = readStructType(r, ctx.cache, ctx.typeMemo);
+    if (command === Cmd.PUT_GET) m.getType = readStructType(r, ctx.cache, ctx.typeMemo);
   } else if (command === Cmd.RPC) {
     m.result = readTypedValue(r, ctx.cache);
   } else {

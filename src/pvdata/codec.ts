@@ -402,6 +402,41 @@ export function decodeStructurePartial(r: Reader, s: PVStructure, mask: BitSet, 
   }
 }
 
+/**
+ * Recently decoded type descriptions, by their bytes. A server sends the same description with
+ * every operation's INIT reply, and decoding it builds the whole Structure (layout, path maps)
+ * again; a repeated description is answered from here. Descriptions that use the connection's type
+ * cache (0xFC/0xFD/0xFE) are not remembered: the same bytes could mean another type later.
+ */
+export class TypeMemo {
+  private readonly entries: Array<{ bytes: Buffer; type: FieldDesc }> = [];
+  private next = 0;
+
+  constructor(private readonly size = 16) {}
+
+  /** decodeType, from the memo when the next bytes repeat a remembered description. */
+  decode(r: Reader, cache?: TypeCache): FieldDesc | null {
+    const start = r.pos;
+    for (const e of this.entries) {
+      const n = e.bytes.length;
+      if (n <= r.end - start && r.buf.compare(e.bytes, 0, n, start, start + n) === 0) {
+        // descriptions are prefix-free: these bytes are exactly that description
+        r.pos = start + n;
+        return e.type;
+      }
+    }
+    const t = decodeType(r, cache);
+    if (t && r.ok && r.pos - start >= 8) {
+      const bytes = r.buf.subarray(start, r.pos);
+      if (!bytes.includes(0xfc) && !bytes.includes(0xfd) && !bytes.includes(0xfe)) {
+        this.entries[this.next] = { bytes: Buffer.from(bytes), type: t };
+        this.next = (this.next + 1) % this.size;
+      }
+    }
+    return t;
+  }
+}
+
 // ---------------------------------------------------------------- status
 
 /** Status of a pvAccess operation: OK, WARNING, ERROR or FATAL. */

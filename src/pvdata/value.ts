@@ -218,6 +218,9 @@ export function coerce(t: FieldDesc, v: unknown): unknown {
  * `set('alarm.severity', 2)`), with the set of fields changed since the last clearChanged() (what
  * a partial update sends).
  */
+/** Marks the constructor call of clone(), which fills every slot itself. */
+const CLONE: Record<string, unknown> = Object.freeze({});
+
 export class PVStructure {
   readonly data: unknown[];
   /** Fields assigned since the last clearChanged(), by depth-first offset. */
@@ -226,11 +229,13 @@ export class PVStructure {
   constructor(readonly type: Structure, init?: Record<string, unknown>) {
     const n = type.layout.length;
     this.data = new Array(n);
+    this.changed = new BitSet(n);
+    // a clone fills every slot itself
+    if (init === CLONE) return;
     for (let i = 1; i < n; i++) {
       const e = type.layout[i];
       if (e.type.kind !== 'structure') this.data[i] = defaultValue(e.type);
     }
-    this.changed = new BitSet(n);
     if (init) this.assign(init);
   }
 
@@ -311,7 +316,7 @@ export class PVStructure {
   }
 
   clone(): PVStructure {
-    const c = new PVStructure(this.type);
+    const c = new PVStructure(this.type, CLONE);
     for (let i = 0; i < this.data.length; i++) c.data[i] = this.data[i];
     c.changed.copyFrom(this.changed);
     return c;

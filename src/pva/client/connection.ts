@@ -1,7 +1,7 @@
 // Client side of one pvAccess TCP circuit, without I/O: bytes in through `receive`, bytes out
 // through the `send` callback the owner supplies. It runs the handshake (the server speaks first),
 // creates and destroys channels, and routes operation replies by ioid to their handlers.
-import { PVStructure, Writer, struct, type Structure, type TypeCache, type Status } from '../../pvdata/index.ts';
+import { PVStructure, TypeMemo, Writer, struct, type Structure, type TypeCache, type Status } from '../../pvdata/index.ts';
 import { Framer } from '../framer.ts';
 import {
   ProtocolError,
@@ -19,8 +19,11 @@ export const CLIENT_REGISTRY_SIZE = 0x7fff;
 
 /** What an open operation receives: its replies (opResponse / getFieldResponse), MESSAGEs, and the end. */
 export interface OpHandler {
-  /** Types the decoder needs to decode this operation's values. */
-  types: { get?: Structure; put?: Structure };
+  /**
+   * Types the decoder needs to decode this operation's values; `base`: decode partial values onto
+   * a copy of it (a monitor's last complete value), so they arrive complete.
+   */
+  types: { get?: Structure; put?: Structure; base?: PVStructure };
   onMessage(m: PvaMessage): void;
   /** A server MESSAGE (0x12) addressed to this ioid. */
   onNotice?(severity: number, text: string): void;
@@ -73,6 +76,8 @@ export class ClientConnection {
   private readonly w = new Writer(true, 1024);
   private readonly channels = new Map<number, ChannelHandler>();
   private readonly ops = new Map<number, OpHandler>();
+  /** One decode context for the connection's life (no closure per message). */
+  private readonly decodeCtx = { cache: this.cache, typeMemo: new TypeMemo(), opTypes: (ioid: number) => this.ops.get(ioid)?.types };
   /** Messages queued before the handshake completed. */
   private backlog: Buffer[] = [];
   serverBigEndian = false;
@@ -95,10 +100,7 @@ export class ClientConnection {
     if (this.state === 'closed') return;
     for (const f of this.framer.push(chunk)) {
       if (f instanceof ProtocolError) return this.fatal(f.toString());
-      const m = decodeMessage(f, {
-        cache: this.cache,
-        opTypes: (ioid) => this.ops.get(ioid)?.types,
-      });
+      const m = decodeMessage(f, this.decodeCtx);
       if (m instanceof ProtocolError) {
         // a reply we cannot decode fails that operation only when we can tell which one it is
         return this.fatal(m.toString());

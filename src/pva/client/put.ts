@@ -1,5 +1,11 @@
-// Building the value of a PUT from what the caller gave and the server's put type.
+// PUT: write a PV. INIT (the server answers with the put type), [a GET of the current value when
+// the input needs it: an enum choice by name], the PUT, then DESTROY_REQUEST. And building the value
+// of a put from what the caller gave and the server's put type.
 import { PVStructure, type FieldDesc, type Structure } from '../../pvdata/index.ts';
+import type { PvaMessage } from '../messages.ts';
+import { Cmd, SUB_GET, SUB_INIT } from '../protocol.ts';
+import { statusText, type ClientConnection, type OpHandler } from './connection.ts';
+import type { Call } from './operation.ts';
 
 /** A plain value for `value`, an object of dotted field paths, or a ready PVStructure. */
 export type PutInput = PVStructure | Record<string, unknown> | unknown;
@@ -98,4 +104,61 @@ function arrayInput(x: unknown): unknown {
     return s.slice(1, s.endsWith(']') ? -1 : undefined).split(',').map((e) => e.trim()).filter((e) => e !== '');
   }
   return s === '' ? [] : s.split(',').map((e) => e.trim());
+}
+
+class PutOp implements OpHandler {
+  readonly types: OpHandler['types'] = {};
+  private stage: 'init' | 'fetch' | 'put' = 'init';
+  private putType: Structure | undefined;
+
+  constructor(
+    private readonly conn: ClientConnection,
+    private readonly call: Call<void>,
+    private readonly input: PutInput,
+  ) {}
+
+  private send(current?: PVStructure): void {
+    const { conn, call } = this;
+    let v: PVStructure;
+    try {
+      v = buildPutValue(this.putType!, this.input, current);
+    } catch (e) {
+      conn.destroyRequest(call.sid, call.ioid);
+      return call.fail((e as Error).message);
+    }
+    this.stage = 'put';
+    conn.opRequest({ command: Cmd.PUT, sid: call.sid, ioid: call.ioid, subcmd: 0, value: v, changed: v.changed });
+  }
+
+  onMessage(m: PvaMessage): void {
+    if (m.type !== 'opResponse') return;
+    const { conn, call } = this;
+    if (m.status && m.status.type > 1) {
+      conn.destroyRequest(call.sid, call.ioid);
+      return call.fail(statusText(m.status));
+    }
+    if (this.stage === 'init') {
+      if (!m.fieldType) return call.fail('server sent no put type');
+      this.putType = this.types.put = this.types.get = m.fieldType;
+      if (needsCurrent(this.putType, this.input)) {
+        this.stage = 'fetch';
+        conn.opRequest({ command: Cmd.PUT, sid: call.sid, ioid: call.ioid, subcmd: SUB_GET });
+      } else this.send();
+    } else if (this.stage === 'fetch') {
+      this.send(m.value);
+    } else {
+      conn.destroyRequest(call.sid, call.ioid);
+      call.ok();
+    }
+  }
+
+  onClosed(reason: string): void {
+    this.call.fail(reason);
+  }
+}
+
+/** Starts a PUT of `input` to `call`'s channel (see buildPutValue for what `input` may be). */
+export function startPut(conn: ClientConnection, call: Call<void>, pvRequest: PVStructure, input: PutInput): void {
+  conn.register(call.ioid, new PutOp(conn, call, input));
+  conn.opRequest({ command: Cmd.PUT, sid: call.sid, ioid: call.ioid, subcmd: SUB_INIT, pvRequest });
 }
