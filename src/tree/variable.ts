@@ -255,7 +255,10 @@ export abstract class BaseVariable<T = Value> extends Node {
 
   delListener(fn: VariableListener<T>): void {
     const i = this._listeners.indexOf(fn);
-    if (i >= 0) this._listeners.splice(i, 1);
+    if (i < 0) return;
+    // the last one gone: back to the shared empty list (a server adds and removes one per client)
+    if (this._listeners.length === 1) this._listeners = NONE;
+    else this._listeners.splice(i, 1);
   }
 
   /** Variables computed from this one (LinkVariable dependencies). */
