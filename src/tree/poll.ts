@@ -1,7 +1,8 @@
 // Poll queue: variables with a pollInterval are read when due; variables due together that
 // share a block cost one transaction. Uses the global setTimeout at call time so tests can
 // fake it (node:test mock.timers), and keeps its own clock in ms advanced by the delays it
-// scheduled, so fake timers need no fake Date.
+// scheduled and by the time each cycle took (Date.now(), which tests may fake too), so as in
+// PyRogue the next read is due an interval after a cycle started, not after it ended.
 
 import { BaseVariable } from './variable.ts';
 import type { Block } from './block.ts';
@@ -106,7 +107,8 @@ export class PollQueue {
 
   private async fire(): Promise<void> {
     this.timer = undefined;
-    this.clock = this.target;
+    this.clock = Math.max(this.clock, this.target);
+    const began = Date.now();
     const blocks = new Set<Block>();
     const others: BaseVariable<unknown>[] = [];
     for (const b of this.buckets.values()) {
@@ -127,6 +129,9 @@ export class PollQueue {
     } finally {
       this.busy = false;
       this.cycles++;
+      // the cycle's own time counts: a 1 s interval polls once a second, however long a cycle takes
+      const spent = Date.now() - began;
+      if (spent > 0) this.clock += spent;
     }
     if (this.running) this.schedule();
   }

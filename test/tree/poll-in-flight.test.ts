@@ -86,3 +86,38 @@ test('a poll cycle over many blocks keeps at most POLL_READS_IN_FLIGHT reads pen
   assert.match(errors[0], /^poll: 3 transactions failed: no answer \(read address 0x8 /);
   await root.stop();
 });
+
+test('the next poll is due an interval after a cycle started, however long the cycle took (as PyRogue)', async (t) => {
+  mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+  t.after(() => mock.timers.reset());
+  // reads take 300 ms
+  const inner = new Emulate();
+  const starts: number[] = [];
+  const slow: Memory = {
+    minAccess: 4,
+    maxAccess: 1 << 20,
+    doTransaction: (tr) => {
+      if (tr.type === 'read') starts.push(Date.now());
+      return new Promise((res, rej) => setTimeout(() => inner.doTransaction(tr).then(res, rej), tr.type === 'read' ? 300 : 0));
+    },
+  };
+  const root = new Root({ memBase: slow, pollEn: true });
+  const dev = new Device({ name: 'Dev' });
+  dev.add(new RemoteVariable({ name: 'R', offset: 0, mode: 'RO', pollInterval: 1 }));
+  root.add(dev);
+  root.onError = (e) => {
+    throw e;
+  };
+  await root.start();
+  const t0 = Date.now();
+  for (let ms = 0; ms < 3600; ms += 50) {
+    mock.timers.tick(50);
+    await flush();
+  }
+  assert.deepEqual(
+    starts.map((s) => s - t0),
+    [1000, 2000, 3000],
+    'reads start every second (a cycle that waited 1 s after the last one ended would start at 1000, 2300, 3600)',
+  );
+  await root.stop();
+});
