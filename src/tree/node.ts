@@ -58,7 +58,8 @@ export class Node {
   /** Access security group named for this node itself (see NodeOptions.asg). */
   declare asg: string | undefined;
   declare private _parent: Node | undefined;
-  declare private _path: string;
+  /** Made when first asked for, and again after the node moves (a tree is built bottom-up). */
+  declare private _path: string | undefined;
   declare private _root: Root | undefined; // cached on attach: hot paths ask for it on every update
   /** Children in insertion order (tree order); a leaf shares NO_CHILDREN until it gets one. */
   declare protected _nodes: Map<string, Node>;
@@ -72,7 +73,7 @@ export class Node {
     this._groups = NO_GROUPS;
     this.asg = opts.asg;
     this._parent = undefined;
-    this._path = opts.name;
+    this._path = undefined;
     this._root = undefined;
     this._nodes = NO_CHILDREN;
     const g = opts.groups;
@@ -81,7 +82,11 @@ export class Node {
   }
 
   /** Dotted path from the root, e.g. 'Root.Dev.Sub.Var'. */
-  get path(): string { return this._path; }
+  get path(): string {
+    // joined, a path is one flat string; a template would keep two concatenation nodes per node,
+    // and a copy besides once the string is flattened (as a map key, by replace …)
+    return (this._path ??= this._parent ? [this._parent.path, this.name].join('.') : this.name);
+  }
   get parent(): Node | undefined { return this._parent; }
   get groups(): readonly string[] { return this._groups; }
   get hidden(): boolean { return this._groups.includes('Hidden'); }
@@ -139,8 +144,9 @@ export class Node {
   /** Lookup by dotted path, absolute ('Root.Dev.Var') or relative to this node ('Dev.Var'). */
   getNode(path: string): Node | undefined {
     let rel = path;
-    if (path === this._path) return this;
-    if (path.startsWith(this._path + '.')) rel = path.slice(this._path.length + 1);
+    const own = this.path;
+    if (path === own) return this;
+    if (path.startsWith(own + '.')) rel = path.slice(own.length + 1);
     else if (path === this.name) return this;
     else if (path.startsWith(this.name + '.') && !this._nodes.has(path.split('.')[0])) rel = path.slice(this.name.length + 1);
     let n: Node | undefined = this;
@@ -180,14 +186,14 @@ export class Node {
   }
 
   private _updatePath(): void {
-    // joined, a path is one flat string; a template would keep two concatenation nodes per node,
-    // and a copy besides once the string is flattened (as a map key, by replace …)
-    this._path = this._parent ? [this._parent._path, this.name].join('.') : this.name;
+    // the path is made again when asked for: a device built before it is attached would otherwise
+    // build every path once per level it is attached at
+    this._path = undefined;
     this._root = this._parent?.root;
     for (const c of this._nodes.values()) c._updatePath();
   }
 
   toString(): string {
-    return `${this.constructor.name}(${this._path})`;
+    return `${this.constructor.name}(${this.path})`;
   }
 }
