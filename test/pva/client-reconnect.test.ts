@@ -2,7 +2,7 @@
 // monitors resubscribed), and several servers found by one client.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { Writer, STATUS_OK } from '../../src/pvdata/index.ts';
 import { encodeMessage } from '../../src/pva/messages.ts';
 import { PvaClient, type MonitorEvent } from '../../src/pva/client/index.ts';
@@ -77,6 +77,46 @@ describe('PvaClient keep-alive', () => {
       assert.equal(fx.server.connectionCount, 1);
     } finally {
       client.close();
+      await fx.server.stop();
+    }
+  });
+
+  it('a client that only receives (a monitor) still sends echoes, so a server that drops silent clients keeps it', async () => {
+    const fx = await startServer();
+    // a proxy in between counts what the client sends
+    let fromClient = 0;
+    const pipes = new Set<Socket>();
+    const proxy = createServer((c) => {
+      const s = connect(fx.server.tcpPort, '127.0.0.1');
+      pipes.add(c).add(s);
+      c.on('data', (d) => {
+        fromClient += d.length;
+        s.write(d);
+      });
+      s.on('data', (d) => c.write(d));
+      for (const x of [c, s]) x.on('error', () => {});
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+    const at = `127.0.0.1:${(proxy.address() as { port: number }).port}`;
+    const client = new PvaClient({ addrList: [], autoAddrList: false, echoInterval: 0.2 });
+    let n = 0;
+    const ticker = setInterval(() => fx.pvs.ai.post({ value: ++n }), 10);
+    try {
+      let got = 0;
+      const sub = client.monitor('test:ai', () => void got++, { server: at });
+      await until(() => got > 5, 5000, 'updates flowing');
+      // updates keep arriving, so the client never waits for the server; what it sends now are echoes
+      const before = fromClient;
+      const t0 = Date.now();
+      await until(() => Date.now() - t0 > 600 && got > 20, 5000, 'more updates');
+      assert.ok(fromClient > before, 'the client sent echoes while only receiving');
+      assert.ok(fromClient - before <= 8 * 10, `a few 8-byte echoes, not more (${fromClient - before} bytes)`);
+      sub.close();
+    } finally {
+      clearInterval(ticker);
+      client.close();
+      for (const p of pipes) p.destroy();
+      await new Promise<void>((r) => proxy.close(() => r()));
       await fx.server.stop();
     }
   });

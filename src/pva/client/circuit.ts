@@ -25,6 +25,8 @@ export class Circuit {
   ready = false;
   closed = false;
   lastRx = Date.now();
+  /** When we last sent anything: a server drops a client it has not heard from for a while. */
+  private lastTx = Date.now();
   keepAlive: NodeJS.Timeout | undefined;
   /** The socket is corked until the end of this tick (see send). */
   private corked = false;
@@ -58,9 +60,12 @@ export class Circuit {
     const period = config.echoInterval * 1000;
     if (period > 0) {
       this.keepAlive = setInterval(() => {
-        const idle = Date.now() - this.lastRx;
+        const now = Date.now();
+        const idle = now - this.lastRx;
         if (idle >= 2 * period) socket.destroy(); // silent server: treat as gone
-        else if (idle >= period / 2) this.conn.echo();
+        // an echo draws an answer from a quiet server, and tells a server that only sends (to a
+        // monitor) that we are still here: pvxs drops a client it has not heard from in 40 s
+        else if (idle >= period / 2 || now - this.lastTx >= period / 2) this.conn.echo();
       }, period / 2);
       this.keepAlive.unref();
     }
@@ -72,6 +77,7 @@ export class Circuit {
   private send(b: Buffer): void {
     if (this.closed) return;
     if (!this.corked) {
+      this.lastTx = Date.now();
       this.corked = true;
       this.socket.cork();
       process.nextTick(this.uncork);
