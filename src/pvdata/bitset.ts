@@ -50,7 +50,9 @@ export class BitSet {
   }
 
   clear(): this {
-    this.words.fill(0);
+    // a loop beats fill() for the one or two words a change mask usually has
+    const w = this.words;
+    for (let i = 0; i < w.length; i++) w[i] = 0;
     return this;
   }
 

@@ -111,7 +111,13 @@ export class ServerConnection implements FanoutSender {
   private readonly cache: TypeCache = new Map();
   readonly channels = new Map<number, ServerChannel>();
   readonly ops = new Map<number, Operation>();
-  private readonly blocked = new Set<MonitorOp>();
+  /**
+   * Monitors waiting for the connection, in the order they started waiting (each once: its `held`
+   * flag), from `heldHead` on. An array, not a Set: a Set iterated from its start again and again
+   * while entries are deleted walks over every deleted entry each time.
+   */
+  private held: MonitorOp[] = [];
+  private heldHead = 0;
   private nextSid = 1;
   private flushQueued = false;
   /** Sink writes so far (monitors count their updates per write). */
@@ -285,7 +291,9 @@ export class ServerConnection implements FanoutSender {
    * the fan-out budget allows), or it wants to hear when it can take updates again (onWritable).
    */
   block(op: MonitorOp): void {
-    this.blocked.add(op);
+    if (op.held) return;
+    op.held = true;
+    this.held.push(op);
     if (!this.congested()) this.fanout.wake(this);
   }
 
@@ -297,18 +305,28 @@ export class ServerConnection implements FanoutSender {
   /** See FanoutSender: sends held-back updates in the order they were held back. */
   sendQueued(quota: number): boolean {
     if (this.closed) return false;
+    const q = this.held;
     let n = 0;
     let more = false;
-    for (const op of this.blocked) {
+    while (this.heldHead < q.length) {
       if (this.congested()) break;
       if (n >= quota || this.fanout.spent) {
         more = true;
         break;
       }
-      this.blocked.delete(op);
+      const op = q[this.heldHead++];
+      if (!op.held) continue; // ended meanwhile
+      op.held = false;
       // false: its pipeline window is shut or it stopped; the client's ack or start brings it back
       if (op.sendPending()) op.channel.pv.notifyWritable();
       n++;
+    }
+    if (this.heldHead === q.length) {
+      q.length = 0;
+      this.heldHead = 0;
+    } else if (this.heldHead > 1024 && this.heldHead * 2 > q.length) {
+      q.splice(0, this.heldHead);
+      this.heldHead = 0;
     }
     this.queueFlush();
     return more;
@@ -449,7 +467,7 @@ export class ServerConnection implements FanoutSender {
     op.destroy();
     this.ops.delete(ioid);
     op.channel.ops.delete(ioid);
-    if (op instanceof MonitorOp) this.blocked.delete(op);
+    if (op instanceof MonitorOp) op.held = false;
   }
 
   private getField(sid: number, ioid: number, subField: string): void {
@@ -483,7 +501,9 @@ export class ServerConnection implements FanoutSender {
     for (const ioid of [...this.ops.keys()]) this.endOperation(ioid, false);
     for (const ch of this.channels.values()) ch.pv.detach();
     this.channels.clear();
-    this.blocked.clear();
+    for (let i = this.heldHead; i < this.held.length; i++) this.held[i].held = false;
+    this.held = [];
+    this.heldHead = 0;
     this.sink.close();
   }
 }

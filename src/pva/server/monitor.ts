@@ -43,6 +43,8 @@ export class MonitorOp implements Operation, PVSubscriber {
    * overrun bits (both follow from the same updates), so they can share one encoding.
    */
   private since = 0;
+  /** @internal Waiting in its connection's queue (see ServerConnection.block). */
+  held = false;
   private unsubscribe: (() => void) | undefined;
   private dead = false;
   private finished = false;
