@@ -18,7 +18,7 @@ import { Cmd } from '../../src/pva/protocol.ts';
 import { PVStructure, Writer, parseRequest, type Structure, type TypeCache } from '../../src/pvdata/index.ts';
 import { ntScalar, ntScalarArray } from '../../src/pvdata/nt.ts';
 import { ServerConnection, SharedPV, StaticProvider, memoryLogger, type ConnectionSink, type ServerContext } from '../../src/pva/server/index.ts';
-import { FanoutBudget } from '../../src/pva/server/fanout.ts';
+import { FanoutBudget, processFanout } from '../../src/pva/server/fanout.ts';
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
@@ -271,4 +271,33 @@ test('fan-out budget: connections with held-back updates are served in turn, non
   const lastOf2 = seq.lastIndexOf(2);
   const firstOf1 = seq.indexOf(1);
   assert.ok(firstOf2 < lastOf1 && firstOf1 < lastOf2, `the connections' writes interleave: ${seq.join(' ')}`);
+});
+
+test('fan-out budget: PVs posted once the budget is spent wait for a turn; their later posts merge with overrun bits', async () => {
+  const saved = processFanout.limit;
+  processFanout.limit = 5;
+  try {
+    const provider = new StaticProvider();
+    const c = client(provider, processFanout);
+    const pvs = await scalarPvs(provider, [c], 30, 'd');
+    c.messages();
+    const mark = c.sink.writes.length;
+    for (const pv of pvs) pv.post({ value: 1 });
+    // the posts' flushes have run: a few went out, the rest wait for the budget's turn
+    await Promise.resolve();
+    for (const pv of pvs) pv.post({ value: 2 });
+    for (let i = 0; i < 30; i++) await tick();
+    const all = updatesOf(c.messages(mark).flat());
+    const last = new Map<number, OpResponseMsg>();
+    for (const u of all) last.set(u.ioid, u);
+    assert.equal(last.size, 30, 'every subscription got updates');
+    for (const u of last.values()) assert.equal(u.value!.get('value'), 2, 'ending with the last value');
+    assert.ok(all.length < 60, `merged: ${all.length} updates for 60 posts`);
+    // a PV held back by the budget and posted again: its subscriber learns the first value was lost
+    const overrun = all.filter((u) => !u.overrun!.isEmpty());
+    assert.ok(overrun.length >= 20, `${overrun.length} updates with overrun bits`);
+    for (const u of overrun) assert.deepEqual(u.overrun!.toArray(), [1]);
+  } finally {
+    processFanout.limit = saved;
+  }
 });

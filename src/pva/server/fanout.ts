@@ -4,12 +4,14 @@
 // Monitor updates normally go out at once, in the microtask after the post. Under overload (more
 // updates offered than the process can send) that would let fan-out fill whole turns of the event
 // loop, and a get, put or RPC waiting on a socket would wait behind it. So every update sent counts
-// against a budget; once it is spent, further updates are only marked pending on their subscription
-// (where later posts squash into them: memory stays bounded) and their connections queue here. The
-// budget is renewed in the check phase (setImmediate), after the poll phase has read and answered
-// requests; the queued connections then send round-robin, a quota each, until the budget is spent
-// again, and whatever remains waits for the next turn. So each turn serves requests first and then
-// does a bounded amount of fan-out, and no connection waits for another to be served in full.
+// against a budget (and every subscription marked, at a quarter). Once it is spent, a PV's posts
+// only merge into the PV's pending changes (squashed: memory stays bounded) and the PV queues here;
+// a subscription that cannot send marks the changes pending (squashed again) and its connection
+// queues here. The budget is renewed in the check phase (setImmediate), after the poll phase has
+// read and answered requests; the queued connections then send round-robin, a quota each, then the
+// queued PVs go out to their subscribers, until the budget is spent again; whatever remains waits
+// for the next turn. So each turn serves requests first and then does a bounded amount of fan-out,
+// and no connection or PV waits for another to be served in full.
 import type { SharedPV } from './shared-pv.ts';
 
 /** What the budget asks of a connection with held-back updates. */
@@ -25,17 +27,24 @@ export interface FanoutSender {
 /** Held-back updates one connection sends before the next connection's turn. */
 const QUOTA = 64;
 
+/** A PV whose posts wait for a turn (SharedPV). */
+export interface DeferredFlush {
+  /** Sends the squashed pending changes to the subscribers now. */
+  flushDeferred(): void;
+}
+
 export class FanoutBudget {
   /** Work charged since the turn began: one per update, plus one per 8 KiB copied. */
   private used = 0;
   private turnQueued = false;
   private readonly waiting = new Set<FanoutSender>();
+  private readonly pvs = new Set<DeferredFlush>();
   /** PVs holding encodings for the turn under way (released when it ends). */
   private readonly holding: SharedPV[] = [];
   private inTurn = false;
 
-  /** @param limit work per turn (updates, plus one per 8 KiB copied). */
-  constructor(public limit = 4096) {}
+  /** @param limit work per turn (updates sent, plus one per 8 KiB copied, plus a quarter per subscription marked). */
+  constructor(public limit = 1024) {}
 
   /** True once this turn's fan-out is done: further updates wait for the next turn. */
   get spent(): boolean {
@@ -50,6 +59,18 @@ export class FanoutBudget {
   /** Counts an update sent now, with the bytes copied for it. */
   charge(bytes: number): void {
     this.used += 1 + (bytes >>> 13);
+    this.queueTurn();
+  }
+
+  /** Counts a subscription marked with changes to send later. */
+  chargeMark(): void {
+    this.used += 0.25;
+    this.queueTurn();
+  }
+
+  /** A PV's changes wait for the next turn (its posts squash into them meanwhile). */
+  deferFlush(pv: DeferredFlush): void {
+    this.pvs.add(pv);
     this.queueTurn();
   }
 
@@ -76,18 +97,26 @@ export class FanoutBudget {
     this.used = 0;
     this.inTurn = true;
     try {
-      // a Set visits entries re-added while it is iterated: that is the round robin
-      for (const c of this.waiting) {
-        if (this.spent) break;
-        this.waiting.delete(c);
-        if (c.sendQueued(QUOTA)) this.waiting.add(c);
+      while (!this.spent && (this.waiting.size || this.pvs.size)) {
+        // held-back updates first (the oldest changes); a Set visits entries re-added while it is
+        // iterated: that is the round robin
+        for (const c of this.waiting) {
+          if (this.spent) break;
+          this.waiting.delete(c);
+          if (c.sendQueued(QUOTA)) this.waiting.add(c);
+        }
+        for (const pv of this.pvs) {
+          if (this.spent) break;
+          this.pvs.delete(pv);
+          pv.flushDeferred();
+        }
       }
     } finally {
       this.inTurn = false;
       for (const pv of this.holding) pv.dropEncodings();
       this.holding.length = 0;
     }
-    if (this.waiting.size) this.queueTurn();
+    if (this.waiting.size || this.pvs.size) this.queueTurn();
   };
 }
 

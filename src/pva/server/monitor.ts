@@ -37,6 +37,7 @@ export class MonitorOp implements Operation, PVSubscriber {
   private readonly pending = new BitSet();
   private readonly overrun = new BitSet();
   private readonly filtered = new BitSet();
+  private readonly filteredOverrun = new BitSet();
   /**
    * Where the pending changes began: 2 × the PV's version then, plus 1 when they began with the
    * complete value. Subscribers with the same selection and start hold the same pending and
@@ -140,7 +141,7 @@ export class MonitorOp implements Operation, PVSubscriber {
     return this.running && !this.conn.congested() && (!this.pipeline || this.window > 0);
   }
 
-  update(pv: SharedPV, changed: BitSet, batch: Map<string, Buffer | SharedBody>): void {
+  update(pv: SharedPV, changed: BitSet, batch: Map<string, Buffer | SharedBody>, overrun?: BitSet): void {
     // stopped: nothing to keep, the next start sends the complete value
     if (this.dead || !this.selection || !this.running) return;
     if ((this.channel.access & PVA_ACCESS_READ) === 0) {
@@ -149,20 +150,24 @@ export class MonitorOp implements Operation, PVSubscriber {
     }
     const f = this.selection.filter(changed, this.filtered);
     if (f.isEmpty()) return;
+    // fields the PV itself squashed while the fan-out budget held it back
+    const o = overrun ? this.selection.filter(overrun, this.filteredOverrun) : undefined;
     if (this.pending.isEmpty() && this.canSend() && !this.conn.fanout.spent) {
       // the common case: encode once, straight into this connection's output, and let every other
       // subscriber with the same selection reuse those bytes (the view stays valid for this flush:
       // output buffers are only reset when the connection flushes, after the tick, and large ones
       // are never reused)
       const body = batch.get(this.selection.key);
-      if (body) return this.writeUpdate(body, undefined);
-      batch.set(this.selection.key, this.encodeUpdate(f, undefined));
+      if (body) return this.writeUpdate(body, o);
+      batch.set(this.selection.key, this.encodeUpdate(f, o));
       return;
     }
     // behind: squash into what is pending, noting fields overwritten before being sent
+    this.conn.fanout.chargeMark();
     if (this.pending.isEmpty()) this.since = 2 * pv.version;
     else for (let o = f.nextSetBit(0); o >= 0; o = f.nextSetBit(o + 1)) if (this.pending.get(o)) this.overrun.set(o);
     this.pending.or(f);
+    if (o) this.overrun.or(o);
     // a shut pipeline window reopens with the client's ack (request), which sends this
     if (!this.pipeline || this.window > 0) this.conn.block(this);
   }

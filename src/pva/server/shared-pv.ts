@@ -1,6 +1,7 @@
 // SharedPV: one value shared by every client of a PV. Posts merge into the current value; all
 // posts made in one tick reach subscribers as one update.
 import { BitSet, PVStructure, type AnyValue, type RequestOptions, type Structure } from '../../pvdata/index.ts';
+import { processFanout } from './fanout.ts';
 import type { SharedBody } from './shared-body.ts';
 
 /** Who is on the other end of a connection: its address and what its authentication said. */
@@ -63,9 +64,10 @@ export interface SharedPVHandlers {
 export interface PVSubscriber {
   /**
    * `changed` is shared and valid only during the call; `batch` lets subscribers share encodings
-   * made during this call (one per selection key).
+   * made during this call (one per selection key); `overrun`: fields posted more than once while
+   * the fan-out budget held the PV back (their earlier values were never sent).
    */
-  update(pv: SharedPV, changed: BitSet, batch: Map<string, Buffer | SharedBody>): void;
+  update(pv: SharedPV, changed: BitSet, batch: Map<string, Buffer | SharedBody>, overrun?: BitSet): void;
   /** The PV closed: the subscription ends. */
   closed(pv: SharedPV): void;
   /** Can this subscriber send an update now without squashing? (absent: always) */
@@ -82,6 +84,9 @@ const EMPTY = Buffer.alloc(0);
 export class SharedPV {
   private value: PVStructure | undefined;
   private readonly pending = new BitSet();
+  /** The fan-out budget holds this PV's pending changes back (see flush), and fields posted again meanwhile. */
+  private deferred = false;
+  private readonly overrun = new BitSet();
   private flushQueued = false;
   private readonly subscribers = new Set<PVSubscriber>();
   private channels = 0;
@@ -142,7 +147,11 @@ export class SharedPV {
       v.assign(update);
     }
     // with nobody subscribed there is nobody to tell; new subscribers start from the full value
-    if (this.subscribers.size) this.pending.or(v.changed);
+    if (this.subscribers.size) {
+      // held back by the fan-out budget: a field posted again loses its earlier value (overrun)
+      if (this.deferred) for (let o = v.changed.nextSetBit(0); o >= 0; o = v.changed.nextSetBit(o + 1)) if (this.pending.get(o)) this.overrun.set(o);
+      this.pending.or(v.changed);
+    }
     v.clearChanged();
     if (!this.flushQueued && this.subscribers.size) {
       this.flushQueued = true;
@@ -155,16 +164,27 @@ export class SharedPV {
   private readonly batch = new Map<string, Buffer | SharedBody>();
 
   private flush(): void {
+    if (!this.value || this.pending.isEmpty()) {
+      this.flushQueued = false;
+      return;
+    }
+    // this turn's fan-out is done: wait for the next (still queued: posts merge into pending)
+    if (processFanout.spent) {
+      this.deferred = true;
+      return processFanout.deferFlush(this);
+    }
     this.flushQueued = false;
-    if (!this.value || this.pending.isEmpty()) return;
     this.version++;
     const batch = this.batch;
+    const overrun = this.deferred && !this.overrun.isEmpty() ? this.overrun : undefined;
+    this.deferred = false;
     try {
-      for (const s of this.subscribers) s.update(this, this.pending, batch);
+      for (const s of this.subscribers) s.update(this, this.pending, batch, overrun);
     } finally {
       // the encodings are views into output buffers: never let one outlive this flush
       batch.clear();
       this.pending.clear();
+      this.overrun.clear();
     }
     // ask for the next update at once if every subscriber can take it in this tick's write
     if (this.handlers.onWritable) this.notifyWritable();
@@ -207,6 +227,11 @@ export class SharedPV {
     this.encodingCount = 0;
   }
 
+  /** @internal The fan-out budget's turn has come (see fanout.ts). */
+  flushDeferred(): void {
+    this.flush();
+  }
+
   private writableQueued = false;
   private readonly writableNow = (): void => {
     this.writableQueued = false;
@@ -239,6 +264,8 @@ export class SharedPV {
     if (!this.value) return;
     this.value = undefined;
     this.pending.clear();
+    this.overrun.clear();
+    this.deferred = false;
     for (const s of [...this.subscribers]) s.closed(this);
     this.subscribers.clear();
   }
