@@ -135,6 +135,9 @@ function sweep(): void {
 
 const noop = (): void => {};
 
+/** PVs whose metadata limits were checked against their wire type (and any misfit reported). */
+const limitsReported = new WeakSet<EpicsPvHolder>();
+
 /**
  * Serves one tree Variable as a pvAccess PV (an NTScalar, NTScalarArray or NTEnum with alarm, time
  * stamp, display and control): follows the variable's updates, turns client puts into tree sets,
@@ -268,8 +271,12 @@ export class EpicsPvHolder {
     if (k.kind === 'scalar' && sh.displayLow >= 0) {
       const t = k.type;
       // a limit outside the wire type (minimum -1 on a UInt8) must not stop the server: not shown
-      const bad = (what: string) => (x: number | bigint) =>
-        this.opts.log.warn(`${this.name}: ${what} ${String(x)} does not fit the PV's ${t}; not shown`);
+      // said once per PV, though its value is made again each time a client comes after none
+      const say = !limitsReported.has(this);
+      limitsReported.add(this);
+      const bad = (what: string) => (x: number | bigint) => {
+        if (say) this.opts.log.warn(`${this.name}: ${what} ${String(x)} does not fit the PV's ${t}; not shown`);
+      };
       s.setAt(sh.displayLow, num(v.minimum, t, 0, bad('minimum')));
       s.setAt(sh.displayHigh, num(v.maximum, t, 0, bad('maximum')));
       s.setAt(sh.controlLow, num(v.minimum, t, 0));
