@@ -193,7 +193,7 @@ export interface OpResponseMsg {
 /** Per-connection state a decoder needs: the introspection cache and the types of open operations. */
 export interface DecodeContext {
   cache?: TypeCache;
-  /** Remembers type descriptions a peer repeats (the client's INIT and GET_FIELD replies). */
+  /** Remembers type descriptions a peer repeats (INIT and GET_FIELD replies, pvRequests). */
   typeMemo?: TypeMemo;
   /**
    * Types of operation `ioid`: `put` for values client→server, `get` for values server→client;
@@ -677,8 +677,8 @@ function decodeBody(r: Reader, f: Frame, ctx: DecodeContext): PvaMessage {
   }
 }
 
-function readRequest(r: Reader, cache?: TypeCache): PVStructure | null {
-  const t = decodeType(r, cache);
+function readRequest(r: Reader, cache?: TypeCache, memo?: TypeMemo): PVStructure | null {
+  const t = memo ? memo.decode(r, cache) : decodeType(r, cache);
   if (!t) return null;
   if (t.kind !== 'structure') {
     r.fail('pvRequest is not a structure');
@@ -710,7 +710,7 @@ function readPartial(
 function decodeOpRequest(r: Reader, command: OpCommand, ctx: DecodeContext): OpRequestMsg {
   const m: OpRequestMsg = { type: 'opRequest', command, sid: r.u32(), ioid: r.u32(), subcmd: r.u8() };
   if (m.subcmd & SUB_INIT) {
-    m.pvRequest = readRequest(r, ctx.cache);
+    m.pvRequest = readRequest(r, ctx.cache, ctx.typeMemo);
     if (command === Cmd.MONITOR && m.subcmd & SUB_GET_PUT) m.ack = r.u32();
   } else if (command === Cmd.MONITOR) {
     if (m.subcmd & SUB_GET_PUT) m.ack = r.u32();

@@ -47,12 +47,30 @@ function readBound(r: Reader): number {
 
 // ---------------------------------------------------------------- types
 
+/** Encoded structure descriptions, big-endian [0] and little-endian [1] (sizes of 254 or more are byte-ordered). */
+const encodedStructures = [new WeakMap<Structure, Buffer>(), new WeakMap<Structure, Buffer>()];
+
 /** Writes a type description (null: the empty type). */
 export function encodeType(w: Writer, t: FieldDesc | null): void {
   if (t === null) {
     w.u8(0xff);
     return;
   }
+  if (t.kind === 'structure') {
+    // a structure's description is the same bytes every time (servers send it with every INIT
+    // reply): encoded once per byte order
+    const memo = encodedStructures[w.littleEndian ? 1 : 0];
+    const b = memo.get(t);
+    if (b) return w.raw(b);
+    const start = w.pos;
+    encodeDesc(w, t);
+    memo.set(t, Buffer.from(w.buf.subarray(start, w.pos)));
+    return;
+  }
+  encodeDesc(w, t);
+}
+
+function encodeDesc(w: Writer, t: FieldDesc): void {
   switch (t.kind) {
     case 'scalar':
       if (t.bound !== undefined) {

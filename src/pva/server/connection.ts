@@ -3,6 +3,7 @@
 // leaves in one sink write.
 import {
   BitSet,
+  TypeMemo,
   Writer,
   statusError,
   STATUS_OK,
@@ -230,7 +231,7 @@ export class ServerConnection implements FanoutSender {
 
   private readonly flushNow = (): void => this.flush();
   /** One decode context for the connection's life (no closure per message). */
-  private readonly decodeCtx = { cache: this.cache, opTypes: (ioid: number) => this.opTypes(ioid) };
+  private readonly decodeCtx = { cache: this.cache, typeMemo: new TypeMemo(), opTypes: (ioid: number) => this.opTypes(ioid) };
 
   flush(): void {
     this.flushQueued = false;
