@@ -4,12 +4,24 @@
 //                                             1 MB double array, get round trips/s; then spam/eat
 //                                             pairings (with pvxs's spam/eatspam when
 //                                             EPICS_PEERS_BIN or PVA_PEER_BIN names their directory)
-//   node --import tsx bench/pva.ts spam [name] a server with an NTScalar uint32 counter (default
+//   node --import tsx bench/pva.ts spam [name] [--count N --type T]
+//                                             a server with an NTScalar uint32 counter (default
 //                                             name 'spam') posted as fast as flow control allows:
 //                                             +1 per post, posted only when every subscriber can
 //                                             take the update (pipeline window open, socket not
-//                                             congested), so a reader sees no skips.
+//                                             congested), so a reader sees no skips. With --count:
+//                                             an NTScalarArray of N elements of T (uint32, int8 …
+//                                             float64), each the counter, a new array per post, as
+//                                             pvxs `spam -# N` (read it with pvxs eatspam).
 //                                             Ports from EPICS_PVAS_SERVER_PORT/BROADCAST_PORT.
+//   node --import tsx bench/pva.ts mailbox [name]
+//                                             an NTScalar double whose puts are posted (pvxs's
+//                                             example `mailbox`)
+//   node --import tsx bench/pva.ts arrays      pvxs eatspam -P -Q 8 reading pvxs spam -# 262144 and
+//                                             pvtree spam --count 262144 (1 and 8 subscriptions;
+//                                             needs PVA_PEER_BIN; ARRAY_COUNT changes the count)
+//   node --import tsx bench/pva.ts client      the pvtree client's gets/puts/s against pvtree's and
+//                                             (PVA_PEER_BIN) pvxs's mailbox, 1 and 64 in flight
 //   node --import tsx bench/pva.ts pairs       only the spam/eat pairings (local: only the tables)
 //   node --import tsx bench/pva.ts eat <name> [seconds] [plain]
 //                                             a counting client like pvxs eatspam (pipeline=true,
@@ -517,49 +529,111 @@ async function opRate(op: () => Promise<unknown>, inFlight: number, ms: number):
 }
 
 /**
+ * `client-run <host:port> <name> <get|put> <inFlight> <seconds>`: the pvtree client's operations/s
+ * against a server, printed as one JSON line with this process's CPU time per operation (µs).
+ */
+async function clientRunMain(at: string, name: string, op: string, inFlight: number, seconds: number): Promise<void> {
+  const client = new PvaClient({ addrList: [], autoAddrList: false, timeout: 10 });
+  let x = 0;
+  const f = op === 'put' ? () => client.put(name, ++x, { server: at }) : () => client.get(name, { server: at });
+  const self0 = process.cpuUsage();
+  const perSec = await opRate(f, inFlight, seconds * 1000);
+  const me = process.cpuUsage(self0);
+  client.close();
+  console.log(JSON.stringify({ perSec, cpuUs: (me.user + me.system) / (perSec * seconds) }));
+  process.exit(0);
+}
+
+/** `pingpong-server <port>` / `pingpong <port> <seconds>`: 16-byte TCP round trips between two Node processes. */
+async function pingpongMain(server: boolean, port: number, seconds: number): Promise<void> {
+  if (server) {
+    createServer((c) => {
+      c.setNoDelay(true);
+      c.on('data', (d) => c.write(d));
+    }).listen(port, '127.0.0.1');
+    return;
+  }
+  const c = connect(port, '127.0.0.1');
+  c.setNoDelay(true);
+  const msg = Buffer.alloc(16);
+  let n = 0;
+  const t0 = performance.now();
+  c.on('connect', () => c.write(msg));
+  c.on('data', () => {
+    n++;
+    if (performance.now() - t0 < seconds * 1000) c.write(msg);
+    else {
+      console.log(JSON.stringify({ perSec: (n * 1000) / (performance.now() - t0) }));
+      process.exit(0);
+    }
+  });
+}
+
+/** `cmd` spawned on CPU 0 only (taskset) when `pin`, else as it is. */
+function maybePinned(pin: boolean, cmd: string, argv: string[], opts: Parameters<typeof spawn>[2]): ChildProcess {
+  return pin ? spawn('taskset', ['-c', '0', cmd, ...argv], opts) : spawn(cmd, argv, opts);
+}
+
+/**
  * The pvtree client against a mailbox PV (NTScalar double) of pvtree's server and, with the peers,
- * pvxs's example `mailbox`, each in its own process: gets and puts, one at a time and 64 in flight.
+ * pvxs's example `mailbox`, each side in its own process: gets and puts, one at a time and 64 in
+ * flight. Twice: as the kernel places the processes, and both on CPU 0 (taskset), because one
+ * operation at a time is bound by how fast a process wakes another (on this VM a round trip between
+ * two vCPUs costs over 100 µs); the raw TCP round trips of two Node processes show that bound.
  */
 async function clientTable(): Promise<void> {
   const bin = process.env.PVA_PEER_BIN ?? process.env.EPICS_PEERS_BIN;
   const servers: Array<'pvtree' | 'pvxs'> = bin && existsSync(join(bin, 'mailbox')) ? ['pvtree', 'pvxs'] : ['pvtree'];
+  const canPin = existsSync('/usr/bin/taskset');
   const rows: string[][] = [];
   const seconds = 3;
-  for (const who of servers) {
-    const tcp = await freeTcpPort();
-    const udp = await freeUdpPort();
-    const env = loopEnv(tcp, udp);
-    const name = `mbox:${who}`;
-    const srv =
-      who === 'pvxs'
-        ? spawn(join(bin!, 'mailbox'), [name], { env, stdio: 'ignore' })
-        : spawn(process.execPath, [...nodeArgs, 'mailbox', name], { env, stdio: ['ignore', 'ignore', 'inherit'] });
-    try {
-      await listening(srv, tcp);
-      const client = new PvaClient({ addrList: [], autoAddrList: false, timeout: 10 });
-      const at = `127.0.0.1:${tcp}`;
-      let x = 0;
-      const get = () => client.get(name, { server: at });
-      const put = () => client.put(name, ++x, { server: at });
-      const row = [`${who} server (${who === 'pvxs' ? 'example mailbox' : 'SharedPV.mailbox'})`];
-      for (const [op, k] of [[get, 1], [get, 64], [put, 1], [put, 64]] as const) {
-        const cpu0 = cpuSeconds(srv.pid);
-        const self0 = process.cpuUsage();
-        const r = await opRate(op, k, seconds * 1000);
-        const cpu = cpuSeconds(srv.pid) - cpu0;
-        const me = process.cpuUsage(self0);
-        const ops = r * seconds;
-        row.push(`${fmt(r)} (${fmt(((me.user + me.system) / ops), 1)} / ${fmt((cpu / ops) * 1e6, 1)})`);
+  for (const pin of canPin ? [false, true] : [false]) {
+    const where = pin ? 'both on CPU 0' : 'placed by the kernel';
+    // the bound: raw round trips
+    {
+      const port = await freeTcpPort();
+      const srv = maybePinned(pin, process.execPath, [...nodeArgs, 'pingpong-server', String(port)], { stdio: 'ignore' });
+      try {
+        await listening(srv, port);
+        const c = maybePinned(pin, process.execPath, [...nodeArgs, 'pingpong', String(port), String(seconds)], { stdio: ['ignore', 'pipe', 'inherit'] });
+        const r = JSON.parse((await collect(c)).trim().split('\n').at(-1)!) as { perSec: number };
+        rows.push([`raw TCP round trips (Node ↔ Node, 16 bytes), ${where}`, fmt(r.perSec), '', '', '']);
+      } finally {
+        srv.kill('SIGKILL');
       }
-      rows.push(row);
-      client.close();
-    } finally {
-      srv.kill('SIGINT');
-      await new Promise((r) => (srv.exitCode !== null ? r(null) : srv.once('exit', r)));
+    }
+    for (const who of servers) {
+      const tcp = await freeTcpPort();
+      const udp = await freeUdpPort();
+      const env = loopEnv(tcp, udp);
+      const name = `mbox:${who}`;
+      const srv =
+        who === 'pvxs'
+          ? maybePinned(pin, join(bin!, 'mailbox'), [name], { env, stdio: 'ignore' })
+          : maybePinned(pin, process.execPath, [...nodeArgs, 'mailbox', name], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+      try {
+        await listening(srv, tcp);
+        const row = [`${who} server (${who === 'pvxs' ? 'example mailbox' : 'SharedPV.mailbox'}), ${where}`];
+        for (const [op, k] of [['get', 1], ['get', 64], ['put', 1], ['put', 64]] as const) {
+          // the server's own pid: taskset execs the command in place
+          const cpu0 = cpuSeconds(srv.pid);
+          const c = maybePinned(pin, process.execPath, [...nodeArgs, 'client-run', `127.0.0.1:${tcp}`, name, op, String(k), String(seconds)], {
+            env,
+            stdio: ['ignore', 'pipe', 'inherit'],
+          });
+          const r = JSON.parse((await collect(c)).trim().split('\n').at(-1)!) as { perSec: number; cpuUs: number };
+          const cpu = cpuSeconds(srv.pid) - cpu0;
+          row.push(`${fmt(r.perSec)} (${fmt(r.cpuUs, 1)} / ${fmt((cpu / (r.perSec * seconds)) * 1e6, 1)})`);
+        }
+        rows.push(row);
+      } finally {
+        srv.kill('SIGINT');
+        await new Promise((r) => (srv.exitCode !== null ? r(null) : srv.once('exit', r)));
+      }
     }
   }
   table(
-    `pvtree client round trips/s (client / server CPU µs per operation), server in its own process, ${seconds} s each`,
+    `pvtree client operations/s (client / server CPU µs per operation; the server's includes the warm-up), each side in its own process, ${seconds} s each`,
     ['server', 'get, one at a time', 'get, 64 in flight', 'put, one at a time', 'put, 64 in flight'],
     rows,
   );
@@ -645,6 +719,9 @@ async function arrayTable(): Promise<void> {
 const [mode, ...modeArgs] = process.argv.slice(2);
 const [a1, a2, a3] = modeArgs;
 if (mode === 'mailbox') await mailboxMain(a1 ?? 'mailbox');
+else if (mode === 'client-run') await clientRunMain(a1, a2, a3, Number(modeArgs[3]), Number(modeArgs[4]));
+else if (mode === 'pingpong-server') await pingpongMain(true, Number(a1), 0);
+else if (mode === 'pingpong') await pingpongMain(false, Number(a1), Number(a2));
 else if (mode === 'spam') {
   const { count, type, rest } = spamShape(modeArgs);
   await spamMain(rest[0] ?? 'spam', count, type);
