@@ -415,6 +415,41 @@ async function manyMain(seconds: number): Promise<void> {
     ['how the 100 PVs are set', 'delivered updates/s', 'of 50,000 offered', 'slowest connection updates/s', 'server CPU µs/update', 'latency p50 ms', 'p99 ms', 'max ms'],
     rows,
   );
+  // the issue's earlier measurement: 4 pvxs eatspam on 1,000 PVs at 10 Hz, pvtree against softIocPVX
+  const bin = peerBin();
+  if (!bin || !existsSync(join(bin, 'softIocPVX'))) return;
+  const eatRows: string[][] = [];
+  const db = iocDatabase(1000);
+  const names = Array.from({ length: 1000 }, (_, i) => pvName(i));
+  for (const server of ['pvtree', 'softIocPVX'] as const) {
+    const { tcp, udp } = await freePorts();
+    const ca = await freePorts();
+    const env = { ...loopEnv(tcp, udp), EPICS_CA_SERVER_PORT: String(ca.tcp), EPICS_CAS_SERVER_PORT: String(ca.tcp) };
+    const srv = server === 'pvtree' ? node('server', { pvs: 1000, hz: 10, groups: 1, value: 'count' }, env) : new Child(join(bin, 'softIocPVX'), ['-S', '-d', db], env);
+    try {
+      if (server === 'pvtree') await srv.line(/^ready/);
+      await sleep(2000);
+      const eaters = Array.from({ length: 4 }, () => new Child(join(bin, 'eatspam'), names, env));
+      await sleep(3000);
+      const cpu0 = cpuSeconds(srv.proc.pid);
+      const t0 = performance.now();
+      await sleep(seconds * 1000);
+      const cpu = cpuSeconds(srv.proc.pid) - cpu0;
+      const dt = (performance.now() - t0) / 1000;
+      for (const e of eaters) e.proc.kill('SIGINT');
+      await Promise.all(eaters.map((e) => e.exited));
+      // eatspam's rates are over its whole run (connecting included): the window's updates from them
+      const rate = eaters.reduce((a, e) => a + eatspamStats(e.output).total, 0);
+      eatRows.push([server, fmt(rate), `${fmt((rate / 40_000) * 100, 1)} %`, fmt((cpu / (rate * dt)) * 1e6, 2), fmt((cpu / dt) * 100)]);
+    } finally {
+      await srv.stop();
+    }
+  }
+  table(
+    `4 pvxs eatspam, each monitoring the same 1,000 PVs set at 10 Hz (40k updates/s offered), ${seconds} s`,
+    ['server', 'delivered updates/s', 'of offered', 'server CPU µs/update', 'server CPU %'],
+    eatRows,
+  );
 }
 
 // ---------------------------------------------------------------- overload
