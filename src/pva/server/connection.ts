@@ -34,6 +34,7 @@ import type { PvaClientInfo, SharedPV } from './shared-pv.ts';
 
 /** Access bits of a client on a channel. */
 export const PVA_ACCESS_READ = 1;
+/** Access bit: the client may put to the channel. */
 export const PVA_ACCESS_WRITE = 2;
 
 /**
