@@ -5,6 +5,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { DeadlineTimer } from './deadline-timer.ts';
 import { LinkStack, type StackOptions } from './stack.ts';
 
 export interface UdpLinkOptions extends Omit<StackOptions, 'sendDatagram' | 'onFrame' | 'onState' | 'server'> {
@@ -29,8 +30,7 @@ export class UdpLink {
   readonly stack: LinkStack;
   private readonly opts: UdpLinkOptions;
   private sock: Socket | undefined;
-  private timer: ReturnType<typeof setTimeout> | undefined;
-  private timerAt = Infinity;
+  private readonly deadline: DeadlineTimer;
   private readonly routes = new Map<number, FrameHandler>();
   private readonly listeners = new Set<LinkListener>();
   private peer: { address: string; port: number } | undefined;
@@ -61,6 +61,7 @@ export class UdpLink {
         for (const l of [...this.listeners]) l(open, detail);
       },
     });
+    this.deadline = new DeadlineTimer(this.stack);
   }
 
   /** Bind (and for a client connect) the socket and start the link (RSSI opens in the background). */
@@ -156,20 +157,7 @@ export class UdpLink {
 
   /** Keep one timer at the stack's next deadline. */
   private arm(): void {
-    if (this.closed) return;
-    const at = this.stack.nextDeadline();
-    if (at >= this.timerAt && this.timer !== undefined) return;
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.timerAt = Infinity;
-    if (at === Infinity) return;
-    this.timerAt = at;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.timerAt = Infinity;
-      this.stack.tick(performance.now());
-      this.arm();
-    }, Math.max(0, Math.ceil(at - performance.now())));
+    if (!this.closed) this.deadline.arm();
   }
 
   /** Stop the link (RST to the peer when open) and close the socket. */
@@ -177,8 +165,7 @@ export class UdpLink {
     if (this.closed) return;
     this.stack.stop(performance.now());
     this.closed = true;
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.deadline.stop();
     const s = this.sock;
     this.sock = undefined;
     if (!s) return;

@@ -7,6 +7,7 @@ import { type Memory, type Transaction, failTransaction } from './interface.ts';
 import { SrpV3Client, type SrpV3ClientStats } from '../../srp/srpv3-client.ts';
 import { SRP_HEADER_BYTES, SRP_MAX_BYTES, SRP_MIN_BYTES, SRP_TAIL_BYTES } from '../../srp/srpv3.ts';
 import { UdpLink, type LinkListener } from '../../srp/udp-link.ts';
+import { DeadlineTimer } from '../../srp/deadline-timer.ts';
 import type { RssiParams } from '../../srp/rssi-header.ts';
 
 /** The UDP port PyRogue's examples and SLAC firmware use for SRPv3 over RSSI. */
@@ -107,8 +108,7 @@ export class SrpV3Memory implements Memory {
   private starting: Promise<void> | undefined;
   /** Stopped and not restarted: transactions fail at once. */
   private stopped = false;
-  private timer: ReturnType<typeof setTimeout> | undefined;
-  private timerAt = Infinity;
+  private readonly deadline: DeadlineTimer;
 
   constructor(opts: SrpV3MemoryOptions | string) {
     const o = typeof opts === 'string' ? parseSrpV3Url(opts) : opts;
@@ -123,6 +123,7 @@ export class SrpV3Memory implements Memory {
       hwTimeout: o.hwTimeout,
       send: (frame) => void this._link.sendFrame(this.tDest, frame),
     });
+    this.deadline = new DeadlineTimer(this.engine);
     this.makeLink = () => {
       const link = new UdpLink({
         role: 'client', host: o.host, port, localAddress: o.localAddress, rssi: o.rssi, packetizer: o.packetizer,
@@ -172,9 +173,7 @@ export class SrpV3Memory implements Memory {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.timerAt = Infinity;
+    this.deadline.clear();
     this.engine.abortAll(`${this.name} closed`);
     await this._link.close();
   }
@@ -228,19 +227,6 @@ export class SrpV3Memory implements Memory {
 
   /** One timer at the engine's next deadline. */
   private arm(): void {
-    if (this.stopped) return;
-    const at = this.engine.nextDeadline();
-    if (this.timer !== undefined && at >= this.timerAt) return;
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.timerAt = Infinity;
-    if (at === Infinity) return;
-    this.timerAt = at;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.timerAt = Infinity;
-      this.engine.tick(performance.now());
-      this.arm();
-    }, Math.max(0, Math.ceil(at - performance.now())));
+    if (!this.stopped) this.deadline.arm();
   }
 }
