@@ -701,7 +701,7 @@ function readPartial(
     return;
   }
   const changed = r.bitSet();
-  const value = base && base.type === type ? base.clone().clearChanged() : new PVStructure(type);
+  const value = base && base.type === type ? base.cloneUnchanged() : new PVStructure(type);
   decodeStructurePartial(r, value, changed, cache);
   m.changed = changed;
   m.value = value;

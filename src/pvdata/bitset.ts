@@ -6,10 +6,16 @@
  * updates).
  */
 export class BitSet {
-  private words: Uint32Array;
+  /**
+   * 32 bits per word, held as int32 numbers in a plain array: every store goes through a bitwise
+   * operator, so words stay small integers, and a change mask costs one small array rather than
+   * a typed array (several times dearer to allocate, and one is made per update).
+   */
+  private words: number[];
 
   constructor(nbits = 64) {
-    this.words = new Uint32Array(Math.max(1, (nbits + 31) >>> 5));
+    const n = (nbits + 31) >>> 5;
+    this.words = n <= 2 ? [0, 0] : new Array<number>(n).fill(0);
   }
 
   static of(...bits: number[]): BitSet {
@@ -19,10 +25,10 @@ export class BitSet {
   }
 
   private grow(word: number): void {
-    if (word < this.words.length) return;
-    const next = new Uint32Array(Math.max(word + 1, this.words.length * 2));
-    next.set(this.words);
-    this.words = next;
+    const w = this.words;
+    if (word < w.length) return;
+    const n = Math.max(word + 1, w.length * 2);
+    for (let i = w.length; i < n; i++) w.push(0);
   }
 
   set(i: number): this {
@@ -76,7 +82,7 @@ export class BitSet {
   cardinality(): number {
     let n = 0;
     for (let i = 0; i < this.words.length; i++) {
-      let v = this.words[i];
+      let v = this.words[i] >>> 0;
       v = v - ((v >>> 1) & 0x55555555);
       v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
       n += (((v + (v >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
@@ -85,10 +91,13 @@ export class BitSet {
   }
 
   or(other: BitSet): this {
-    other.forEachWord((w, v) => {
-      this.grow(w);
-      this.words[w] |= v;
-    });
+    const o = other.words;
+    let n = o.length;
+    // trailing zero words of the other set change nothing (and need no room here)
+    while (n > 0 && o[n - 1] === 0) n--;
+    if (n > this.words.length) this.grow(n - 1);
+    const w = this.words;
+    for (let i = 0; i < n; i++) w[i] |= o[i];
     return this;
   }
 
@@ -98,8 +107,7 @@ export class BitSet {
   }
 
   copyFrom(other: BitSet): this {
-    this.words.fill(0);
-    return this.or(other);
+    return this.clear().or(other);
   }
 
   clone(): BitSet {

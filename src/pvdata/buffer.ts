@@ -203,7 +203,6 @@ export function swapBytes(buf: Uint8Array, start: number, nbytes: number, width:
  */
 export class Reader {
   readonly buf: Buffer;
-  private dv: DataView | undefined;
   pos: number;
   end: number;
   littleEndian: boolean;
@@ -222,11 +221,6 @@ export class Reader {
     this.end = end;
     this.littleEndian = littleEndian;
     this.budget = (1 << 18) + 16 * Math.max(0, end - start);
-  }
-
-  /** A DataView of `buf`, made on first use (creating one costs more than decoding a small update). */
-  get view(): DataView {
-    return (this.dv ??= new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength));
   }
 
   get ok(): boolean {
@@ -253,55 +247,56 @@ export class Reader {
   u8(): number {
     return this.need(1) ? this.buf[this.pos++] : 0;
   }
+  // Buffer's own readers: no DataView to make per message (a Reader lives for one message)
   i8(): number {
     if (!this.need(1)) return 0;
-    return this.view.getInt8(this.pos++);
+    return this.buf.readInt8(this.pos++);
   }
   u16(): number {
     if (!this.need(2)) return 0;
-    const v = this.view.getUint16(this.pos, this.littleEndian);
+    const v = this.littleEndian ? this.buf.readUInt16LE(this.pos) : this.buf.readUInt16BE(this.pos);
     this.pos += 2;
     return v;
   }
   i16(): number {
     if (!this.need(2)) return 0;
-    const v = this.view.getInt16(this.pos, this.littleEndian);
+    const v = this.littleEndian ? this.buf.readInt16LE(this.pos) : this.buf.readInt16BE(this.pos);
     this.pos += 2;
     return v;
   }
   u32(): number {
     if (!this.need(4)) return 0;
-    const v = this.view.getUint32(this.pos, this.littleEndian);
+    const v = this.littleEndian ? this.buf.readUInt32LE(this.pos) : this.buf.readUInt32BE(this.pos);
     this.pos += 4;
     return v;
   }
   i32(): number {
     if (!this.need(4)) return 0;
-    const v = this.view.getInt32(this.pos, this.littleEndian);
+    const v = this.littleEndian ? this.buf.readInt32LE(this.pos) : this.buf.readInt32BE(this.pos);
     this.pos += 4;
     return v;
   }
   i64(): bigint {
     if (!this.need(8)) return 0n;
-    const v = this.view.getBigInt64(this.pos, this.littleEndian);
+    const v = this.littleEndian ? this.buf.readBigInt64LE(this.pos) : this.buf.readBigInt64BE(this.pos);
     this.pos += 8;
     return v;
   }
   u64(): bigint {
     if (!this.need(8)) return 0n;
-    const v = this.view.getBigUint64(this.pos, this.littleEndian);
+    const v = this.littleEndian ? this.buf.readBigUInt64LE(this.pos) : this.buf.readBigUInt64BE(this.pos);
     this.pos += 8;
     return v;
   }
   f32(): number {
     if (!this.need(4)) return 0;
-    const v = this.view.getFloat32(this.pos, this.littleEndian);
+    const v = this.littleEndian ? this.buf.readFloatLE(this.pos) : this.buf.readFloatBE(this.pos);
     this.pos += 4;
     return v;
   }
   f64(): number {
     if (!this.need(8)) return 0;
-    const v = this.view.getFloat64(this.pos, this.littleEndian);
+    const v = this.littleEndian ? this.buf.readDoubleLE(this.pos) : this.buf.readDoubleBE(this.pos);
     this.pos += 8;
     return v;
   }
