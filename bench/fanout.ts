@@ -68,7 +68,7 @@ async function main(): Promise<void> {
   root.addProtocol(epics);
   await root.start();
   const pva = epics.pvaServer!;
-  const fanout = new FanoutBudget();
+  const fanout = new FanoutBudget(opt("budget", 1024));
   const ctx: ServerContext = {
     guid: Buffer.alloc(12, 1),
     tcpPort: 5075,

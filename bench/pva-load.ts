@@ -221,6 +221,11 @@ interface ProbeResult {
   fresh: { get: number[]; put: number[]; rpc: number[] };
   /** One connected client, ms. */
   connected: { get: number[]; put: number[]; rpc: number[] };
+  /**
+   * How late the prober's own timers fired (ms): the wait for a CPU any reply also has, whoever
+   * the server is (the floor under the loaded times).
+   */
+  wake: number[];
 }
 
 /** `probe --n K --gap MS [--ops get,put,rpc]`: K of each operation, fresh and connected, MS apart. */
@@ -228,7 +233,12 @@ async function probeMain(a: Record<string, string>): Promise<void> {
   const n = Number(a.n ?? 20);
   const gap = Number(a.gap ?? 100);
   const kinds = (a.ops ?? 'get,put,rpc').split(',') as Array<'get' | 'put' | 'rpc'>;
-  const r: ProbeResult = { fresh: { get: [], put: [], rpc: [] }, connected: { get: [], put: [], rpc: [] } };
+  const r: ProbeResult = { fresh: { get: [], put: [], rpc: [] }, connected: { get: [], put: [], rpc: [] }, wake: [] };
+  const pause = async (ms: number) => {
+    const t = performance.now();
+    await sleep(ms);
+    r.wake.push(Math.max(0, performance.now() - t - ms));
+  };
   const ops = {
     get: (c: PvaClient) => c.get(pvName(0)),
     put: (c: PvaClient) => c.put(PUT_PV, Math.random()),
@@ -259,9 +269,9 @@ async function probeMain(a: Record<string, string>): Promise<void> {
       const c = new PvaClient({ timeout: 10 });
       r.fresh[k].push(await timed(() => ops[k](c)));
       c.close();
-      await sleep(gap / 2);
+      await pause(gap / 2);
       r.connected[k].push(await timed(() => ops[k](kept)));
-      await sleep(gap / 2);
+      await pause(gap / 2);
     }
   }
   kept.close();
@@ -611,6 +621,11 @@ async function overloadMain(seconds: number): Promise<void> {
             opRows.push([`${label}: ${who} ${k}`, fmtMs(i), fmtMs(l), fmtMs(pct(loadedT[k], 0.9)), l >= FAILED ? '—' : `${(l / i).toFixed(2)}×`]);
           }
         };
+        {
+          const i = median(idle.wake);
+          const l = median(loaded.wake);
+          opRows.push([`${label}: pvtree prober's own timer lateness`, fmt(i, 1), fmt(l, 1), fmt(pct(loaded.wake, 0.9), 1), '']);
+        }
         row('pvtree client, fresh', idle.fresh, loaded.fresh);
         row('pvtree client, connected', idle.connected, loaded.connected);
         if (peerIdle && peerLoaded) row('pvxs tool', peerIdle, peerLoaded);

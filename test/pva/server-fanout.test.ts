@@ -301,3 +301,23 @@ test('fan-out budget: PVs posted once the budget is spent wait for a turn; their
     processFanout.limit = saved;
   }
 });
+
+test('fan-out budget: a turn also ends when its time is up, however many updates the count allows', async () => {
+  // a count no burst here reaches, and no time at all: the turn ends at the first look at the clock
+  const fanout = new FanoutBudget(1e9, 0);
+  const provider = new StaticProvider();
+  const c = client(provider, fanout);
+  const pvs = await scalarPvs(provider, [c], 400, 't');
+  c.messages();
+  const mark = c.sink.writes.length;
+  for (const pv of pvs) pv.post({ value: 3 });
+  await Promise.resolve();
+  assert.ok(fanout.spent, 'spent by time');
+  await new Promise<void>((r) => process.nextTick(r));
+  const early = updatesOf(c.messages(mark).flat()).length;
+  assert.ok(early >= 1 && early < 400, `the clock is looked at every 128 updates: ${early} went out before the turn ended`);
+  for (let i = 0; i < 20; i++) await tick();
+  const all = updatesOf(c.messages(mark).flat());
+  assert.equal(new Set(all.map((u) => u.ioid)).size, 400, 'the rest went out in later turns');
+  for (const u of all) assert.equal(u.value!.get('value'), 3);
+});

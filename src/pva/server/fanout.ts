@@ -4,7 +4,8 @@
 // Monitor updates normally go out at once, in the microtask after the post. Under overload (more
 // updates offered than the process can send) that would let fan-out fill whole turns of the event
 // loop, and a get, put or RPC waiting on a socket would wait behind it. So every update sent counts
-// against a budget (and every subscription marked, at a quarter). Once it is spent, a PV's posts
+// against a budget (and every subscription marked, at a quarter), and the time the turn's fan-out
+// has taken is looked at as it goes (2 ms by default). Once either is spent, a PV's posts
 // only merge into the PV's pending changes (squashed: memory stays bounded) and the PV queues here;
 // a subscription that cannot send marks the changes pending (squashed again) and its connection
 // queues here. The budget is renewed in the check phase (setImmediate), after the poll phase has
@@ -33,9 +34,16 @@ export interface DeferredFlush {
   flushDeferred(): void;
 }
 
+/** Work units between two looks at the clock. */
+const CLOCK_EVERY = 128;
+
 export class FanoutBudget {
   /** Work charged since the turn began: one per update, plus one per 8 KiB copied. */
   private used = 0;
+  /** When the first work of this turn was charged (-1: none yet), and when to look at the clock next. */
+  private startedAt = -1;
+  private clockAt = CLOCK_EVERY;
+  private timeUp = false;
   private turnQueued = false;
   private readonly waiting = new Set<FanoutSender>();
   private readonly pvs = new Set<DeferredFlush>();
@@ -43,12 +51,30 @@ export class FanoutBudget {
   private readonly holding: SharedPV[] = [];
   private inTurn = false;
 
-  /** @param limit work per turn (updates sent, plus one per 8 KiB copied, plus a quarter per subscription marked). */
-  constructor(public limit = 1024) {}
+  /**
+   * @param limit work per turn (updates sent, plus one per 8 KiB copied, plus a quarter per
+   *   subscription marked).
+   * @param limitMs time per turn: whichever limit is reached first ends the turn's fan-out. Time
+   *   is what a waiting request feels; a count alone would mean shorter turns (and more of them,
+   *   each with its socket writes) the cheaper an update gets.
+   */
+  constructor(
+    public limit = 8192,
+    public limitMs = 2,
+  ) {}
 
   /** True once this turn's fan-out is done: further updates wait for the next turn. */
   get spent(): boolean {
-    return this.used >= this.limit;
+    return this.timeUp || this.used >= this.limit;
+  }
+
+  /** Looks at the clock every CLOCK_EVERY units of work. */
+  private clock(): void {
+    if (this.startedAt < 0) this.startedAt = performance.now();
+    else if (this.used >= this.clockAt) {
+      this.clockAt = this.used + CLOCK_EVERY;
+      if (performance.now() - this.startedAt >= this.limitMs) this.timeUp = true;
+    }
   }
 
   /** True while the queued connections are being served (encodings may be shared). */
@@ -59,12 +85,14 @@ export class FanoutBudget {
   /** Counts an update sent now, with the bytes copied for it. */
   charge(bytes: number): void {
     this.used += 1 + (bytes >>> 13);
+    this.clock();
     this.queueTurn();
   }
 
   /** Counts a subscription marked with changes to send later. */
   chargeMark(): void {
     this.used += 0.25;
+    this.clock();
     this.queueTurn();
   }
 
@@ -95,6 +123,9 @@ export class FanoutBudget {
   private readonly turn = (): void => {
     this.turnQueued = false;
     this.used = 0;
+    this.startedAt = -1;
+    this.clockAt = CLOCK_EVERY;
+    this.timeUp = false;
     this.inTurn = true;
     try {
       while (!this.spent && (this.waiting.size || this.pvs.size)) {
