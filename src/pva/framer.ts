@@ -29,7 +29,15 @@ export class Framer {
   /** Bytes `pending` must reach before another message can complete. */
   private need = HEADER_SIZE;
 
-  constructor(readonly maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE) {}
+  /**
+   * @param copyPayloads false: an unsegmented frame's payload is a view of the chunk it came in
+   *   (no copy per message), for an owner that decodes every frame before it returns from its
+   *   receive and keeps nothing of it (what it decodes is copied out).
+   */
+  constructor(
+    readonly maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE,
+    private readonly copyPayloads = true,
+  ) {}
 
   /** Bytes held waiting for the rest of a message (bounded by maxMessageSize + header). */
   get buffered(): number {
@@ -79,7 +87,7 @@ export class Framer {
       const seg = flags & FLAG_SEGMENT_MASK;
       if (seg === 0) {
         if (this.segmentCommand >= 0) return this.fail(out, 'unsegmented message inside a segmented one', command);
-        out.push({ version, flags, command, payload: Buffer.from(payload), controlValue: 0 });
+        out.push({ version, flags, command, payload: this.copyPayloads ? Buffer.from(payload) : payload, controlValue: 0 });
         continue;
       }
       if (seg === FLAG_SEGMENT_FIRST) {
