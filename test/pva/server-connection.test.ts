@@ -742,3 +742,66 @@ test('SharedPV onWritable without pipelining: queueSize updates per write, sprea
   const got = updates(h.drain(), 1).map((m) => m.value!.get('value') as number);
   assert.deepEqual(got, Array.from({ length: 41 }, (_, i) => i), 'every value, in order');
 });
+
+test('GET and PUT executed again: onGet runs on every GET execute; after the PV closed, or reopened with another type, executes fail with a status (the connection stays) until a new INIT', async () => {
+  const h = harness();
+  let gets = 0;
+  const pv = SharedPV.mailbox({ onGet: () => void gets++ });
+  const dbl = () => new PVStructure(ntScalar('double'), { value: 1.5 });
+  pv.open(dbl());
+  h.provider.add('pv', pv);
+  const sid = await h.channel('pv');
+  op(h, { command: Cmd.GET, sid, ioid: 1, subcmd: 0x08, pvRequest: parseRequest('') });
+  op(h, { command: Cmd.PUT, sid, ioid: 2, subcmd: 0x08, pvRequest: parseRequest('') });
+  await tick();
+  const [, putInit] = responses(h.drain());
+  const oldType = putInit.fieldType!;
+  const get = async () => {
+    op(h, { command: Cmd.GET, sid, ioid: 1, subcmd: 0x00 });
+    await tick();
+    return responses(h.drain(), 1)[0];
+  };
+  const put = async (x: number) => {
+    op(h, { command: Cmd.PUT, sid, ioid: 2, subcmd: 0x00, value: new PVStructure(oldType, { value: x }), changed: BitSet.of(1) });
+    await tick();
+    return responses(h.drain(), 2)[0];
+  };
+  assert.equal((await get()).value!.get('value'), 1.5);
+  assert.equal((await put(2)).status!.type, 0);
+  assert.equal((await get()).value!.get('value'), 2);
+  assert.equal(gets, 2, 'onGet once per GET execute');
+
+  // closed and opened again with an equal type (another instance): the operations carry on
+  pv.close();
+  pv.open(dbl());
+  assert.notEqual(pv.type, oldType);
+  assert.equal((await put(3)).status!.type, 0);
+  assert.equal(pv.current.get('value'), 3);
+  assert.equal((await get()).value!.get('value'), 3);
+
+  // closed: executes fail with a status, a put is decoded (with the type the client knows) and refused
+  pv.close();
+  const g = await get();
+  assert.ok(g.status!.type >= 2);
+  assert.match(g.status!.message, /closed/);
+  const p = await put(4);
+  assert.ok(p.status!.type >= 2);
+  assert.match(p.status!.message, /closed/);
+
+  // opened with another type: the operations' type is stale; a new INIT gets the new one
+  pv.open(new PVStructure(ntScalar('string'), { value: 'text' }));
+  const g2 = await get();
+  assert.ok(g2.status!.type >= 2);
+  assert.match(g2.status!.message, /type changed/);
+  const p2 = await put(5);
+  assert.ok(p2.status!.type >= 2);
+  assert.match(p2.status!.message, /type changed/);
+  assert.equal(pv.current.get('value'), 'text', 'the stale put was not applied');
+  assert.equal(h.sink.closed, false);
+  op(h, { command: Cmd.GET, sid, ioid: 3, subcmd: 0x08, pvRequest: parseRequest('') });
+  await tick();
+  assert.equal(responses(h.drain(), 3)[0].fieldType!.field('value')!.kind, 'scalar');
+  op(h, { command: Cmd.GET, sid, ioid: 3, subcmd: 0x00 });
+  await tick();
+  assert.equal(responses(h.drain(), 3)[0].value!.get('value'), 'text');
+});

@@ -2,6 +2,7 @@
 // on, and who waits for it (operations) or follows it (monitors).
 import type { Circuit } from './circuit.ts';
 import type { MonitorImpl } from './monitor.ts';
+import { OpCache } from './reuse.ts';
 
 /** searching (UDP / name servers) → connecting (circuit, CREATE_CHANNEL) → connected; closed: forgotten. */
 export type ChannelState = 'searching' | 'connecting' | 'connected' | 'closed';
@@ -14,6 +15,12 @@ export interface Waiter {
   reject(e: Error): void;
 }
 
+/** A started call that has not sent its first execute yet (see Call.inTurn). */
+export interface InLine {
+  /** Its first execute once that is ready to go: run (and cleared) when its turn comes. */
+  turn: (() => void) | undefined;
+}
+
 export class Channel {
   state: ChannelState = 'searching';
   circuit: Circuit | undefined;
@@ -23,6 +30,14 @@ export class Channel {
   nextSearch = 0;
   readonly waiters = new Set<Waiter>();
   readonly subs = new Set<MonitorImpl>();
+  /** Initialized GETs and PUTs kept for the next call with the same request (forgotten on disconnect). */
+  readonly idleOps = new OpCache();
+  /**
+   * Started calls that have not sent their first execute, in the order they started: the executes
+   * leave in that order, so a get on a kept operation does not overtake a put still waiting for
+   * its INIT reply (the server applies a channel's requests in the order they arrive).
+   */
+  readonly line: InLine[] = [];
   /** Error from the last create attempt (reported to waiters). */
   lastError: string | undefined;
 

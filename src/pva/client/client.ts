@@ -86,20 +86,28 @@ export class PvaClient {
 
   // ------------------------------------------------------------ public API
 
-  /** Fetches the PV's value (only the fields the request selects are marked changed). */
+  /**
+   * Fetches the PV's value (only the fields the request selects are marked changed). The GET
+   * operation stays open on the server afterwards (a few per channel): the next get of the PV with
+   * the same request is one round trip. A kept operation that fails (e.g. the PV's type changed)
+   * is dropped and the call runs once more on a fresh one.
+   */
   async get(name: string, opts: OpOptions = {}): Promise<PVStructure> {
     const pvRequest = pvRequestFor(name, opts.request);
-    return this.call<PVStructure>(name, opts, (call, c) => startGet(c.conn, call, pvRequest));
+    const request = opts.request ?? '';
+    return this.call<PVStructure>(name, opts, (call, c) => startGet(c.conn, call, pvRequest, request));
   }
 
   /**
    * Writes to the PV. `value` is a plain value for the `value` field (an enum's index or choice
    * name), an object of dotted field paths (`{'value.index': 2}`, `{value: 2.5, 'alarm.message': ''}`),
-   * or a PVStructure whose changed fields are sent.
+   * or a PVStructure whose changed fields are sent. The PUT operation is kept open as for get():
+   * the next put with the same request is one round trip (two for an enum choice by name).
    */
   async put(name: string, value: PutInput, opts: OpOptions = {}): Promise<void> {
     const pvRequest = pvRequestFor(name, opts.request);
-    return this.call<void>(name, opts, (call, c) => startPut(c.conn, call, pvRequest, value));
+    const request = opts.request ?? '';
+    return this.call<void>(name, opts, (call, c) => startPut(c.conn, call, pvRequest, request, value));
   }
 
   /**
@@ -189,6 +197,7 @@ export class PvaClient {
     this.search.close();
     for (const ch of this.byKey.values()) {
       ch.state = 'closed';
+      ch.idleOps.forget();
       for (const w of ch.waiters) w.reject(new PvaClientError(`${ch.name}: client closed`, ch.name));
       ch.waiters.clear();
       for (const s of ch.subs) s.closeQuietly();
@@ -355,6 +364,8 @@ export class PvaClient {
   }
 
   private disconnected(ch: Channel, reason: string): void {
+    // the operations kept on the server ended with the channel or the circuit
+    ch.idleOps.forget();
     if (ch.state === 'closed' || this.closed) return;
     const was = ch.state;
     for (const s of ch.subs) s.lost(was === 'connected');

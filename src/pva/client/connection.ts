@@ -3,11 +3,16 @@
 // creates and destroys channels, and routes operation replies by ioid to their handlers.
 import { PVStructure, TypeMemo, Writer, struct, type Structure, type TypeCache, type Status } from '../../pvdata/index.ts';
 import { Framer } from '../framer.ts';
+import { Cmd, SUB_INIT } from '../protocol.ts';
 import {
   ProtocolError,
   decodeMessage,
   encodeMessage,
   encodeOpRequest,
+  isBigEndian,
+  isControl,
+  isFromServer,
+  type Frame,
   type OpRequestMsg,
   type PvaMessage,
   type SearchMsg,
@@ -27,6 +32,11 @@ export interface OpHandler {
   onMessage(m: PvaMessage): void;
   /** A server MESSAGE (0x12) addressed to this ioid. */
   onNotice?(severity: number, text: string): void;
+  /**
+   * A reply to this operation that is not an INIT reply could not be decoded (e.g. a value that
+   * does not fit the type of its INIT). Absent: the circuit is closed as for any undecodable message.
+   */
+  onUndecodable?(reason: string): void;
   /** The circuit closed while the operation was open. */
   onClosed(reason: string): void;
 }
@@ -103,6 +113,7 @@ export class ClientConnection {
       const m = decodeMessage(f, this.decodeCtx);
       if (m instanceof ProtocolError) {
         // a reply we cannot decode fails that operation only when we can tell which one it is
+        if (this.undecodableReply(f, m)) continue;
         return this.fatal(m.toString());
       }
       this.handle(m);
@@ -178,6 +189,21 @@ export class ClientConnection {
       default:
         return; // beacons, acks, origin tags, unknown commands: nothing to do
     }
+  }
+
+  /**
+   * A GET or PUT reply that did not decode goes to its operation when that can take it (the frame
+   * was cut by its length, so the stream stays in step). Not INIT replies: their type descriptions
+   * may have half-filled the type cache.
+   */
+  private undecodableReply(f: Frame, e: ProtocolError): boolean {
+    if (isControl(f) || !isFromServer(f) || (f.command !== Cmd.GET && f.command !== Cmd.PUT) || f.payload.length < 5) return false;
+    if (f.payload[4] & SUB_INIT) return false;
+    const ioid = isBigEndian(f) ? f.payload.readUInt32BE(0) : f.payload.readUInt32LE(0);
+    const h = this.ops.get(ioid);
+    if (!h?.onUndecodable) return false;
+    h.onUndecodable(e.message);
+    return true;
   }
 
   private fatal(reason: string): void {

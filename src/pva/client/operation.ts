@@ -1,8 +1,9 @@
 // One request/response operation (get, put, put-get, rpc, info) from the caller's side: wait for
-// the channel within the timeout, start the operation on the channel's circuit, settle the promise
-// once, and clean up on the server when the timeout fires first.
+// the channel within the timeout, start the operation on the channel's circuit, send the first
+// executes of a channel's calls in the order the calls started, settle the promise once, and clean
+// up on the server when the timeout fires first.
 import { parseRequest, type PVStructure } from '../../pvdata/index.ts';
-import type { Channel, Waiter } from './channel.ts';
+import type { Channel, InLine, Waiter } from './channel.ts';
 import type { Circuit } from './circuit.ts';
 import { PvaClientError } from './errors.ts';
 
@@ -25,12 +26,17 @@ function timedOut(call: { timedOut(): void }): void {
   call.timedOut();
 }
 
-export class Call<T> implements Waiter {
+export class Call<T> implements Waiter, InLine {
   /** The operation's id and its channel's sid, from the start on. */
   ioid = -1;
   sid = -1;
   /** When the timeout comes after the start: destroy the operation on the server (else only forget it). */
   destroyOnTimeout = true;
+  /** Runs on a freshly initialized operation only (it is the retry after a reused one failed). */
+  fresh = false;
+  /** See InLine; `inLine`: in its channel's line (started, first execute not sent). */
+  turn: (() => void) | undefined;
+  private inLine = false;
   private done = false;
   private started = false;
   private circuit: Circuit | undefined;
@@ -64,11 +70,68 @@ export class Call<T> implements Waiter {
     const c = (this.circuit = this.ch.circuit!);
     this.ioid = this.host.nextIoid();
     this.sid = this.ch.sid;
+    this.ch.line.push(this);
+    this.inLine = true;
     try {
       this.starter(this, c);
     } catch (e) {
       this.finish(e instanceof Error ? e : new Error(String(e)));
     }
+  }
+
+  /**
+   * Sends the call's first execute (`send`) now if every call started before it on the channel
+   * has sent its own or ended, else when that is so. Calls that never use this (put-get, RPC,
+   * info) hold the calls after them until they end. An execute after the first (the PUT after
+   * its fetch) and a retry's are sent at once.
+   */
+  inTurn(send: () => void): void {
+    if (this.inLine && this.ch.line[0] !== this) {
+      this.turn = send;
+      return;
+    }
+    send();
+    this.leaveLine();
+  }
+
+  private leaveLine(): void {
+    if (!this.inLine) return;
+    this.inLine = false;
+    this.turn = undefined;
+    const line = this.ch.line;
+    const i = line.indexOf(this);
+    if (i < 0) return;
+    line.splice(i, 1);
+    if (i > 0) return;
+    // the head left: the calls now at the front whose executes are ready go, in order
+    while (line.length > 0) {
+      const next = line[0] as Call<unknown>;
+      const send = next.turn;
+      if (!send) break;
+      line.shift();
+      next.inLine = false;
+      next.turn = undefined;
+      send();
+    }
+  }
+
+  /**
+   * Starts again, once, on a fresh operation (a new ioid; `fresh` set so no kept operation is
+   * reused): the operation it ran on was kept from an earlier call and failed. False when it
+   * already was retried, is settled, or its channel is no longer on the same circuit.
+   */
+  retry(): boolean {
+    const c = this.circuit;
+    if (this.done || this.fresh || !c || this.ch.state !== 'connected' || this.ch.circuit !== c) return false;
+    this.fresh = true;
+    this.ioid = this.host.nextIoid();
+    this.sid = this.ch.sid;
+    try {
+      this.starter(this, c);
+    } catch (e) {
+      this.finish(e instanceof Error ? e : new Error(String(e)));
+    }
+    return true;
   }
 
   /** The channel cannot be had. */
@@ -106,6 +169,7 @@ export class Call<T> implements Waiter {
     if (this.done) return;
     this.done = true;
     if (this.timer) clearTimeout(this.timer);
+    this.leaveLine();
     this.ch.waiters.delete(this);
     this.host.maybeForget(this.ch);
     if (e) this.onReject(e);

@@ -1,11 +1,13 @@
 // PUT: write a PV. INIT (the server answers with the put type), [a GET of the current value when
-// the input needs it: an enum choice by name], the PUT, then DESTROY_REQUEST. And building the value
-// of a put from what the caller gave and the server's put type.
+// the input needs it: an enum choice by name], the PUT; the operation is then kept on the channel
+// (reuse.ts) and the next put with the same request there starts at the PUT (or its fetch). And
+// building the value of a put from what the caller gave and the server's put type.
 import { PVStructure, type FieldDesc, type Structure } from '../../pvdata/index.ts';
 import type { PvaMessage } from '../messages.ts';
 import { Cmd, SUB_GET, SUB_INIT } from '../protocol.ts';
 import { statusText, type ClientConnection, type OpHandler } from './connection.ts';
 import type { Call } from './operation.ts';
+import type { IdleOp, OpCache } from './reuse.ts';
 
 /** A plain value for `value`, an object of dotted field paths, or a ready PVStructure. */
 export type PutInput = PVStructure | Record<string, unknown> | unknown;
@@ -106,59 +108,146 @@ function arrayInput(x: unknown): unknown {
   return s === '' ? [] : s.split(',').map((e) => e.trim());
 }
 
-class PutOp implements OpHandler {
+class PutOp implements OpHandler, IdleOp {
+  readonly kind = 'put';
   readonly types: OpHandler['types'] = {};
+  /** The call using it and what it writes; undefined while it is idle (a stray reply is then ignored). */
+  private call: Call<void> | undefined;
+  private input: PutInput;
+  /** The value to put, built once the input and (for an enum choice by name) the current value are known. */
+  private value: PVStructure | undefined;
   private stage: 'init' | 'fetch' | 'put' = 'init';
   private putType: Structure | undefined;
+  /** The call runs on it after an earlier call initialized it. */
+  private reused = false;
 
   constructor(
-    private readonly conn: ClientConnection,
-    private readonly call: Call<void>,
-    private readonly input: PutInput,
+    readonly conn: ClientConnection,
+    private readonly cache: OpCache,
+    readonly sid: number,
+    readonly ioid: number,
+    readonly request: string,
   ) {}
 
-  private send(current?: PVStructure): void {
-    const { conn, call } = this;
-    let v: PVStructure;
+  /** Initializes it on the server for `call` (the put follows the INIT reply). */
+  init(call: Call<void>, input: PutInput, pvRequest: PVStructure): void {
+    this.call = call;
+    this.input = input;
+    this.conn.register(this.ioid, this);
+    this.conn.opRequest({ command: Cmd.PUT, sid: this.sid, ioid: this.ioid, subcmd: SUB_INIT, pvRequest });
+  }
+
+  /** Runs `call` on it again with the put type of its INIT: the PUT alone (after a fetch when the input needs one). */
+  execute(call: Call<void>, input: PutInput): void {
+    this.call = call;
+    this.input = input;
+    this.reused = true;
+    call.ioid = this.ioid;
+    this.begin(call);
+  }
+
+  destroy(): void {
+    this.call = undefined;
+    this.conn.destroyRequest(this.sid, this.ioid);
+  }
+
+  /** The call's first execute, in its turn (see Call.inTurn): the fetch of the current value when the input needs it, else the PUT. */
+  private begin(call: Call<void>): void {
+    if (needsCurrent(this.putType!, this.input)) {
+      this.stage = 'fetch';
+      call.inTurn(this.sendFetch);
+    } else if (this.build(call)) call.inTurn(this.sendPut);
+  }
+
+  /** Builds the value to put; false when it cannot be (the call is then settled or retried). */
+  private build(call: Call<void>, current?: PVStructure): boolean {
     try {
-      v = buildPutValue(this.putType!, this.input, current);
+      this.value = buildPutValue(this.putType!, this.input, current);
+      this.stage = 'put';
+      return true;
     } catch (e) {
-      conn.destroyRequest(call.sid, call.ioid);
-      return call.fail((e as Error).message);
+      const message = (e as Error).message;
+      // the put type of a reused operation may be stale: a fresh INIT brings the current one
+      if (this.reused) this.failed(call, message);
+      else {
+        // nothing went wrong on the server: the operation stays usable
+        this.release();
+        call.fail(message);
+      }
+      return false;
     }
-    this.stage = 'put';
-    conn.opRequest({ command: Cmd.PUT, sid: call.sid, ioid: call.ioid, subcmd: 0, value: v, changed: v.changed });
+  }
+
+  private readonly sendFetch = (): void => {
+    this.conn.opRequest({ command: Cmd.PUT, sid: this.sid, ioid: this.ioid, subcmd: SUB_GET });
+  };
+
+  private readonly sendPut = (): void => {
+    const v = this.value!;
+    this.value = undefined;
+    this.conn.opRequest({ command: Cmd.PUT, sid: this.sid, ioid: this.ioid, subcmd: 0, value: v, changed: v.changed });
+  };
+
+  /** The call is done with it: kept on the channel for the next put with the same request. */
+  private release(): void {
+    this.call = undefined;
+    this.input = undefined;
+    this.value = undefined;
+    this.reused = false;
+    this.cache.keep(this);
+  }
+
+  /**
+   * It failed: it ends on the server. A reused one may be stale (the PV's type changed since its
+   * INIT): the channel's other kept operations end too and the call runs once more on a fresh one.
+   */
+  private failed(call: Call<void>, message: string): void {
+    const reused = this.reused;
+    this.destroy();
+    this.input = undefined;
+    this.value = undefined;
+    if (reused) {
+      this.cache.destroyAll();
+      if (call.retry()) return;
+    }
+    call.fail(message);
   }
 
   onMessage(m: PvaMessage): void {
-    if (m.type !== 'opResponse') return;
-    const { conn, call } = this;
-    if (m.status && m.status.type > 1) {
-      conn.destroyRequest(call.sid, call.ioid);
-      return call.fail(statusText(m.status));
-    }
+    const call = this.call;
+    if (!call || m.type !== 'opResponse') return;
+    if (m.status && m.status.type > 1) return this.failed(call, statusText(m.status));
     if (this.stage === 'init') {
-      if (!m.fieldType) return call.fail('server sent no put type');
+      if (!m.fieldType) return this.failed(call, 'server sent no put type');
       this.putType = this.types.put = this.types.get = m.fieldType;
-      if (needsCurrent(this.putType, this.input)) {
-        this.stage = 'fetch';
-        conn.opRequest({ command: Cmd.PUT, sid: call.sid, ioid: call.ioid, subcmd: SUB_GET });
-      } else this.send();
+      this.begin(call);
     } else if (this.stage === 'fetch') {
-      this.send(m.value);
+      if (this.build(call, m.value)) this.sendPut();
     } else {
-      conn.destroyRequest(call.sid, call.ioid);
+      this.release();
       call.ok();
     }
   }
 
+  onUndecodable(reason: string): void {
+    if (this.call) this.failed(this.call, reason);
+  }
+
   onClosed(reason: string): void {
-    this.call.fail(reason);
+    const call = this.call;
+    this.call = undefined;
+    call?.fail(reason);
   }
 }
 
-/** Starts a PUT of `input` to `call`'s channel (see buildPutValue for what `input` may be). */
-export function startPut(conn: ClientConnection, call: Call<void>, pvRequest: PVStructure, input: PutInput): void {
-  conn.register(call.ioid, new PutOp(conn, call, input));
-  conn.opRequest({ command: Cmd.PUT, sid: call.sid, ioid: call.ioid, subcmd: SUB_INIT, pvRequest });
+/**
+ * Starts a PUT of `input` to `call`'s channel (see buildPutValue for what `input` may be).
+ * `request` is the pvRequest text: a PUT kept on the channel for it is executed again.
+ */
+export function startPut(conn: ClientConnection, call: Call<void>, pvRequest: PVStructure, request: string, input: PutInput): void {
+  const cache = call.ch.idleOps;
+  const kept = call.fresh ? undefined : cache.take('put', request, conn, call.sid);
+  if (kept instanceof PutOp) return kept.execute(call, input);
+  kept?.destroy();
+  new PutOp(conn, cache, call.sid, call.ioid, request).init(call, input, pvRequest);
 }

@@ -28,7 +28,7 @@ import { processFanout, type FanoutBudget, type FanoutSender } from './fanout.ts
 import type { SharedBody } from './shared-body.ts';
 import type { Logger } from './log.ts';
 import { MonitorOp } from './monitor.ts';
-import { createOperation, initOperation, type Operation } from './ops.ts';
+import { SimpleOp, createOperation, initOperation, type Operation } from './ops.ts';
 import { RequestOrder } from '../../util/request-order.ts';
 import type { PvaClientInfo, SharedPV } from './shared-pv.ts';
 
@@ -217,7 +217,8 @@ export class ServerConnection implements FanoutSender {
 
   private opTypes(ioid: number): { put?: Structure; get?: Structure } | undefined {
     const op = this.ops.get(ioid);
-    const t = op?.channel.pv.type;
+    // a GET/PUT/PUT_GET/RPC: the type its INIT told the client, even after the PV changed type
+    const t = op instanceof SimpleOp ? op.clientType() : op?.channel.pv.type;
     return t ? { put: t, get: t } : undefined;
   }
 

@@ -5,8 +5,10 @@ import {
   statusError,
   STATUS_OK,
   type AnyValue,
+  typeEquals,
   type RequestOptions,
   type Status,
+  type Structure,
 } from '../../pvdata/index.ts';
 import { encodeOpResponse, type OpRequestMsg } from '../messages.ts';
 import { CMD_NAME, Cmd, SUB_DESTROY, SUB_GET, SUB_GET_PUT, SUB_INIT } from '../protocol.ts';
@@ -45,6 +47,8 @@ export class SimpleOp implements Operation {
   readonly command: Cmd.GET | Cmd.PUT | Cmd.PUT_GET | Cmd.RPC;
   selection: Selection | undefined;
   options: RequestOptions = { raw: {} };
+  /** The PV's type its INIT reply told the client (the client encodes puts and decodes replies with it). */
+  private initType: Structure | undefined;
   private dead = false;
   /** Executes of this operation submitted and not finished. */
   private executing = 0;
@@ -96,7 +100,21 @@ export class SimpleOp implements Operation {
       this.reply(m.subcmd, statusError(errorText(e)));
       return this.conn.endOperation(this.ioid, false);
     }
+    this.initType = this.pv.type;
     this.reply(m.subcmd, STATUS_OK);
+  }
+
+  /**
+   * The type the client knows this operation by (undefined before its INIT): the PV's type when
+   * the PV was closed and opened again with an equal one, else the one its INIT told. Puts are
+   * decoded with it.
+   */
+  clientType(): Structure | undefined {
+    const t = this.pv.type;
+    const known = this.initType;
+    if (!known) return t;
+    if (t && t !== known && typeEquals(t, known)) this.initType = t;
+    return this.initType;
   }
 
   /** True when the request applies a put (the rest only read, or run an RPC). */
@@ -136,6 +154,11 @@ export class SimpleOp implements Operation {
       // reads need READ (a put's and put-get's writes are decided by the PV's handlers)
       if ((this.command === Cmd.GET || (!put && this.command !== Cmd.RPC)) && (this.channel.access & PVA_ACCESS_READ) === 0) {
         throw new Error(this.conn.readDeniedMessage(this.channel));
+      }
+      // the PV was closed, or closed and opened with another type, since the INIT: values of the
+      // type the client knows can no longer be sent or applied (it must INIT again)
+      if (this.command !== Cmd.RPC && pv.type !== this.clientType()) {
+        throw new Error(pv.isOpen ? 'the PV type changed since the operation was created' : 'the PV is closed');
       }
       switch (this.command) {
         case Cmd.GET:

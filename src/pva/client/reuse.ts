@@ -1,0 +1,66 @@
+// Initialized GET and PUT operations kept open between calls, so that the next get or put with the
+// same pvRequest on the same channel is one round trip (the execute alone) instead of two (INIT,
+// then the execute), as pvAccessCPP's ChannelGet/ChannelPut are executed again.
+import type { ClientConnection } from './connection.ts';
+
+/** An initialized GET or PUT operation that no call is using, open on the server. */
+export interface IdleOp {
+  readonly kind: 'get' | 'put';
+  /** The pvRequest text it was initialized with. */
+  readonly request: string;
+  readonly conn: ClientConnection;
+  readonly sid: number;
+  readonly ioid: number;
+  /** Ends it on the server (DESTROY_REQUEST) and forgets it locally. */
+  destroy(): void;
+}
+
+/** How many initialized operations one channel keeps idle at most (all kinds and requests). */
+export const MAX_IDLE_OPS = 4;
+
+/**
+ * A channel's idle operations, least recently used first. An operation is taken out while a call
+ * uses it (so one call at a time uses it) and put back when that call succeeded; a call that finds
+ * none for its kind and request initializes a fresh one. At most {@link MAX_IDLE_OPS} stay open on
+ * the server: putting back one more ends the least recently used.
+ */
+export class OpCache {
+  private readonly idle: IdleOp[] = [];
+
+  /** Idle operations kept now. */
+  get size(): number {
+    return this.idle.length;
+  }
+
+  /** An idle operation of this kind and request on this channel instance (conn, sid), taken out; or undefined. */
+  take(kind: IdleOp['kind'], request: string, conn: ClientConnection, sid: number): IdleOp | undefined {
+    const idle = this.idle;
+    for (let i = idle.length - 1; i >= 0; i--) {
+      const op = idle[i];
+      if (op.kind !== kind || op.request !== request) continue;
+      idle.splice(i, 1);
+      // kept from an earlier circuit or channel instance (normally forgotten on disconnect): unusable
+      if (op.conn !== conn || op.sid !== sid || conn.state !== 'ready') continue;
+      return op;
+    }
+    return undefined;
+  }
+
+  /** Puts an operation back after a successful call; the least recently used one ends when there are too many. */
+  keep(op: IdleOp): void {
+    if (op.conn.state !== 'ready') return;
+    this.idle.push(op);
+    if (this.idle.length > MAX_IDLE_OPS) this.idle.shift()!.destroy();
+  }
+
+  /** The circuit or channel is gone (or the client closing): forget every idle operation without a word to the server. */
+  forget(): void {
+    this.idle.length = 0;
+  }
+
+  /** Ends every idle operation on the server (the channel is being closed while its circuit stays up). */
+  destroyAll(): void {
+    const ops = this.idle.splice(0);
+    for (const op of ops) op.destroy();
+  }
+}
