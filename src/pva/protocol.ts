@@ -99,3 +99,12 @@ export const enum MessageType {
   ERROR = 2,
   FATAL = 3,
 }
+
+/**
+ * pvtree's server answers an execute on a GET/PUT operation whose PV was closed, or opened again
+ * with another type, since the operation's INIT with one of these texts: the operation is stale and
+ * the client may INIT a fresh one (nothing was done on the server).
+ */
+export const STALE_TYPE_CHANGED = 'the PV type changed since the operation was created';
+/** See {@link STALE_TYPE_CHANGED}. */
+export const STALE_PV_CLOSED = 'the PV is closed';

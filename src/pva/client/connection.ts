@@ -81,7 +81,8 @@ export function statusText(s: Status): string {
  */
 export class ClientConnection {
   state: ConnectionState = 'handshake';
-  private readonly framer = new Framer();
+  /** Frames are decoded as they come out, and nothing decoded points into them: no copy. */
+  private readonly framer = new Framer(undefined, false);
   private readonly cache: TypeCache = new Map();
   private readonly w = new Writer(true, 1024);
   private readonly channels = new Map<number, ChannelHandler>();

@@ -4,7 +4,7 @@
 // building the value of a put from what the caller gave and the server's put type.
 import { PVStructure, type FieldDesc, type Structure } from '../../pvdata/index.ts';
 import type { PvaMessage } from '../messages.ts';
-import { Cmd, SUB_GET, SUB_INIT } from '../protocol.ts';
+import { Cmd, STALE_PV_CLOSED, STALE_TYPE_CHANGED, SUB_GET, SUB_INIT } from '../protocol.ts';
 import { statusText, type ClientConnection, type OpHandler } from './connection.ts';
 import type { Call } from './operation.ts';
 import type { IdleOp, OpCache } from './reuse.ts';
@@ -216,7 +216,17 @@ class PutOp implements OpHandler, IdleOp {
   onMessage(m: PvaMessage): void {
     const call = this.call;
     if (!call || m.type !== 'opResponse') return;
-    if (m.status && m.status.type > 1) return this.failed(call, statusText(m.status));
+    if (m.status && m.status.type > 1) {
+      // a put refused on a reused operation runs again only when the server says the operation
+      // is stale (it did nothing): running a refused put twice would repeat what the PV's handler
+      // did with it (an audit line, a side effect); the operation itself stays usable
+      const text = statusText(m.status);
+      if (this.reused && this.stage !== 'init' && m.status.message !== STALE_TYPE_CHANGED && m.status.message !== STALE_PV_CLOSED) {
+        this.release();
+        return call.fail(text);
+      }
+      return this.failed(call, text);
+    }
     if (this.stage === 'init') {
       if (!m.fieldType) return this.failed(call, 'server sent no put type');
       this.putType = this.types.put = this.types.get = m.fieldType;

@@ -135,7 +135,8 @@ export class ServerConnection implements FanoutSender {
     private readonly sink: ConnectionSink,
     readonly peer: string,
   ) {
-    this.framer = new Framer(ctx.maxMessageSize);
+    // frames are decoded as they come out of the framer, and nothing decoded points into them
+    this.framer = new Framer(ctx.maxMessageSize, false);
     this.fanout = ctx.fanout ?? processFanout;
   }
 

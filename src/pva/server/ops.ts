@@ -11,7 +11,7 @@ import {
   type Structure,
 } from '../../pvdata/index.ts';
 import { encodeOpResponse, type OpRequestMsg } from '../messages.ts';
-import { CMD_NAME, Cmd, SUB_DESTROY, SUB_GET, SUB_GET_PUT, SUB_INIT } from '../protocol.ts';
+import { CMD_NAME, Cmd, STALE_PV_CLOSED, STALE_TYPE_CHANGED, SUB_DESTROY, SUB_GET, SUB_GET_PUT, SUB_INIT } from '../protocol.ts';
 import { PVA_ACCESS_READ, type ServerChannel, type ServerConnection } from './connection.ts';
 import { selectionFromRequest, type Selection } from './mask.ts';
 import { MonitorOp } from './monitor.ts';
@@ -158,7 +158,7 @@ export class SimpleOp implements Operation {
       // the PV was closed, or closed and opened with another type, since the INIT: values of the
       // type the client knows can no longer be sent or applied (it must INIT again)
       if (this.command !== Cmd.RPC && pv.type !== this.clientType()) {
-        throw new Error(pv.isOpen ? 'the PV type changed since the operation was created' : 'the PV is closed');
+        throw new Error(pv.isOpen ? STALE_TYPE_CHANGED : STALE_PV_CLOSED);
       }
       switch (this.command) {
         case Cmd.GET:
