@@ -75,9 +75,21 @@ class LivePv {
   /** CA and web subscribers (made for the first). */
   listeners: Set<HolderListener> | undefined;
   readonly enums: EnumChoices;
-  lastAlarm = '';
+  /** The alarm last posted (severity -1: none yet). */
+  lastSeverity = -1;
+  lastStatus = -1;
+  lastMessage = '';
   /** Stays live until stop() (start() was called). */
   pinned = false;
+
+  /** Records the alarm being posted; true when it differs from the last one. */
+  noteAlarm(a: { severity: number; status: number; message: string }): boolean {
+    if (a.severity === this.lastSeverity && a.status === this.lastStatus && a.message === this.lastMessage) return false;
+    this.lastSeverity = a.severity;
+    this.lastStatus = a.status;
+    this.lastMessage = a.message;
+    return true;
+  }
 
   constructor(
     readonly shape: PvShape,
@@ -260,7 +272,7 @@ export class EpicsPvHolder {
     s.setAt(sh.alarm + 1, a.severity);
     s.setAt(sh.alarm + 2, a.status);
     s.setAt(sh.alarm + 3, a.message);
-    if (this.live) this.live.lastAlarm = `${a.severity}/${a.status}/${a.message}`;
+    if (this.live) this.live.noteAlarm(a);
     const t = timeFromDate(vv.updated || this.opts.startMs || Date.now());
     s.setAt(sh.timeStamp + 1, t.secondsPastEpoch);
     s.setAt(sh.timeStamp + 2, t.nanoseconds);
@@ -341,10 +353,8 @@ export class EpicsPvHolder {
     if (sh.kind.kind === 'enum') u.setAt(sh.value + 1, (this.toPvValue(vv.value) as { index: number }).index);
     else u.setAt(sh.value, this.toPvValue(vv.value));
     const a = alarmOf(vv.status, vv.severity, vv.error);
-    const alarmKey = `${a.severity}/${a.status}/${a.message}`;
-    const alarmMoved = alarmKey !== live.lastAlarm;
+    const alarmMoved = live.noteAlarm(a);
     if (alarmMoved) {
-      live.lastAlarm = alarmKey;
       u.setAt(sh.alarm + 1, a.severity);
       u.setAt(sh.alarm + 2, a.status);
       u.setAt(sh.alarm + 3, a.message);

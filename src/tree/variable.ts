@@ -45,6 +45,49 @@ export interface VariableValue<T = Value> {
   disabled?: boolean;
 }
 
+/**
+ * A {@link VariableValue} whose display string is made when first read: formatting a number the
+ * way PyRogue does costs more than the rest of an update, and most listeners (the EPICS holders
+ * among them) never read it. It serializes to JSON like a plain object.
+ */
+class LazyVariableValue<T> implements VariableValue<T> {
+  error?: Error;
+  disabled?: boolean;
+  #owner: { genDisp(v: T): string } | undefined;
+  #disp = '';
+
+  constructor(
+    owner: { genDisp(v: T): string },
+    public value: T,
+    public status: AlarmStatus,
+    public severity: AlarmSeverity,
+    public updated: number,
+  ) {
+    this.#owner = owner;
+  }
+
+  get valueDisp(): string {
+    const o = this.#owner;
+    if (o) {
+      this.#owner = undefined;
+      this.#disp = o.genDisp(this.value);
+    }
+    return this.#disp;
+  }
+
+  set valueDisp(s: string) {
+    this.#owner = undefined;
+    this.#disp = s;
+  }
+
+  toJSON(): VariableValue<T> {
+    const o: VariableValue<T> = { value: this.value, valueDisp: this.valueDisp, status: this.status, severity: this.severity, updated: this.updated };
+    if (this.error) o.error = this.error;
+    if (this.disabled) o.disabled = this.disabled;
+    return o;
+  }
+}
+
 /** Called with a variable's path and new value on every update. */
 export type VariableListener<T = Value> = (path: string, value: VariableValue<T>) => void;
 
@@ -185,7 +228,7 @@ export abstract class BaseVariable<T = Value> extends Node {
   private _varValue(): VariableValue<T> {
     const v = this.value;
     const [status, severity] = this.alarmState(v);
-    const vv: VariableValue<T> = { value: v, valueDisp: this.genDisp(v), status, severity, updated: this.lastUpdated };
+    const vv: VariableValue<T> = new LazyVariableValue(this, v, status, severity, this.lastUpdated);
     const off = this.disabledReason;
     if (this.lastError) vv.error = this.lastError;
     else if (off) vv.error = off;

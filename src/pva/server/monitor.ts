@@ -14,7 +14,7 @@ import { PVA_ACCESS_READ, type ServerChannel, type ServerConnection } from './co
 import type { Operation } from './ops.ts';
 import { selectionFromRequest, type Selection } from './mask.ts';
 import { LARGE_UPDATE, SharedBody, arrayBytes } from './shared-body.ts';
-import type { PVSubscriber, SharedPV } from './shared-pv.ts';
+import type { EncodingBatch, PVSubscriber, SharedPV } from './shared-pv.ts';
 
 
 export class MonitorOp implements Operation, PVSubscriber {
@@ -141,7 +141,7 @@ export class MonitorOp implements Operation, PVSubscriber {
     return this.running && !this.conn.congested() && (!this.pipeline || this.window > 0);
   }
 
-  update(pv: SharedPV, changed: BitSet, batch: Map<string, Buffer | SharedBody>, overrun?: BitSet): void {
+  update(pv: SharedPV, changed: BitSet, batch: EncodingBatch, overrun?: BitSet): void {
     // stopped: nothing to keep, the next start sends the complete value
     if (this.dead || !this.selection || !this.running) return;
     if ((this.channel.access & PVA_ACCESS_READ) === 0) {

@@ -60,6 +60,39 @@ export interface SharedPVHandlers {
   onLastDisconnect?(pv: SharedPV): void;
 }
 
+/**
+ * Encodings subscribers share during one flush, by selection key. Usually one key: a couple of
+ * arrays searched in order, emptied by resetting a count (a Map allocates whenever it is cleared
+ * or shrinks, and a busy PV flushes thousands of times a second).
+ */
+export class EncodingBatch {
+  private readonly keys: string[] = [];
+  private readonly bodies: Array<Buffer | SharedBody | undefined> = [];
+  private count = 0;
+
+  get(key: string): Buffer | SharedBody | undefined {
+    for (let i = 0; i < this.count; i++) if (this.keys[i] === key) return this.bodies[i];
+    return undefined;
+  }
+
+  set(key: string, body: Buffer | SharedBody): void {
+    for (let i = 0; i < this.count; i++) {
+      if (this.keys[i] === key) {
+        this.bodies[i] = body;
+        return;
+      }
+    }
+    this.keys[this.count] = key;
+    this.bodies[this.count++] = body;
+  }
+
+  /** Forgets every encoding (they are views of output buffers that will be reused). */
+  clear(): void {
+    for (let i = 0; i < this.count; i++) this.bodies[i] = undefined;
+    this.count = 0;
+  }
+}
+
 /** A server-side consumer of a PV's updates (a monitor operation). */
 export interface PVSubscriber {
   /**
@@ -67,7 +100,7 @@ export interface PVSubscriber {
    * made during this call (one per selection key); `overrun`: fields posted more than once while
    * the fan-out budget held the PV back (their earlier values were never sent).
    */
-  update(pv: SharedPV, changed: BitSet, batch: Map<string, Buffer | SharedBody>, overrun?: BitSet): void;
+  update(pv: SharedPV, changed: BitSet, batch: EncodingBatch, overrun?: BitSet): void;
   /** The PV closed: the subscription ends. */
   closed(pv: SharedPV): void;
   /** Can this subscriber send an update now without squashing? (absent: always) */
@@ -161,7 +194,7 @@ export class SharedPV {
 
   private readonly flushNow = (): void => this.flush();
   /** Encodings shared by subscribers during one flush (reused: no allocation per update). */
-  private readonly batch = new Map<string, Buffer | SharedBody>();
+  private readonly batch = new EncodingBatch();
 
   private flush(): void {
     if (!this.value || this.pending.isEmpty()) {
