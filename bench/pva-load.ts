@@ -6,7 +6,7 @@
 //       delivered update, and the latency from Variable.set to the client's callback (the value set
 //       is the time it was set). Two ways of setting: all 100 in one timer callback (a poll cycle),
 //       and spread over 10 timers (10 ms apart).
-//   node --import tsx bench/pva-load.ts overload [seconds]
+//   node --import tsx bench/pva-load.ts overload [seconds] [pvtree|softIocPVX]   (BENCH_BUDGET_MS: the fan-out budget per turn)
 //       Overload: 2,000 PVs set at 10 Hz, 8 monitoring clients (pvtree, and pvxs eatspam when
 //       PVA_PEER_BIN names a directory holding it): 160k updates/s offered, more than two cores
 //       deliver. Meanwhile a prober gets, puts and calls (RPC) with a fresh client each time (search,
@@ -26,6 +26,7 @@ import { Root, Device, LocalVariable, LocalCommand } from '../src/tree/index.ts'
 import { EpicsPvServer } from '../src/epics/index.ts';
 import { PvaClient } from '../src/pva/client/index.ts';
 import { memoryLogger } from '../src/pva/server/index.ts';
+import { processFanout } from '../src/pva/server/fanout.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const fmt = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
@@ -65,6 +66,8 @@ async function serverMain(a: Record<string, string>): Promise<void> {
   const hz = Number(a.hz ?? 10);
   const groups = Number(a.groups ?? 1);
   const byTime = (a.value ?? 'time') === 'time';
+  // the fan-out budget's time per turn (ms), to compare settings
+  if (a['budget-ms']) processFanout.limitMs = Number(a['budget-ms']);
   const root = new Root({ name: 'Load', pollEn: false });
   const dev = new Device({ name: 'D' });
   const vars: LocalVariable<number>[] = [];
@@ -533,7 +536,7 @@ interface LoopDelay {
   loopMax: number;
 }
 
-async function overloadMain(seconds: number): Promise<void> {
+async function overloadMain(seconds: number, only?: string): Promise<void> {
   const bin = peerBin();
   const PVS = 2000;
   const CLIENTS = 8;
@@ -543,7 +546,9 @@ async function overloadMain(seconds: number): Promise<void> {
   const clientRows: string[][] = [];
   const ioc = bin && existsSync(join(bin, 'softIocPVX'));
   const db = ioc ? iocDatabase(PVS) : '';
+  const budgetMs = process.env.BENCH_BUDGET_MS;
   for (const server of ioc ? (['pvtree', 'softIocPVX'] as const) : (['pvtree'] as const)) {
+    if (only && only !== server) continue;
     // softIocPVX (QSRV) has no RPC
     const ops: Op[] = server === 'pvtree' ? ['get', 'put', 'rpc'] : ['get', 'put'];
     for (const readers of bin ? (['pvtree', 'pvxs'] as const) : (['pvtree'] as const)) {
@@ -553,7 +558,7 @@ async function overloadMain(seconds: number): Promise<void> {
       const env = { ...loopEnv(tcp, udp), EPICS_CA_SERVER_PORT: String(ca.tcp), EPICS_CAS_SERVER_PORT: String(ca.tcp) };
       const srv =
         server === 'pvtree'
-          ? node('server', { pvs: PVS, hz: 10, groups: 1, value: 'count' }, env)
+          ? node('server', { pvs: PVS, hz: 10, groups: 1, value: 'count', ...(budgetMs ? { 'budget-ms': budgetMs } : {}) }, env)
           : new Child(join(bin!, 'softIocPVX'), ['-S', '-d', db], env);
       if (server === 'pvtree') await srv.line(/^ready/);
       const pid = srv.proc.pid;
@@ -668,9 +673,9 @@ else if (mode === 'many') {
   await manyMain(Number(rest[0] ?? 10));
   process.exit(0);
 } else if (mode === 'overload') {
-  await overloadMain(Number(rest[0] ?? 30));
+  await overloadMain(Number(rest[0] ?? 30), rest[1]);
   process.exit(0);
 } else {
-  console.error('usage: bench/pva-load.ts many [seconds] | overload [seconds]');
+  console.error('usage: bench/pva-load.ts many [seconds] | overload [seconds] [pvtree|softIocPVX]');
   process.exit(1);
 }

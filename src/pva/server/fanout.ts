@@ -5,7 +5,7 @@
 // updates offered than the process can send) that would let fan-out fill whole turns of the event
 // loop, and a get, put or RPC waiting on a socket would wait behind it. So every update sent counts
 // against a budget (and every subscription marked, at a quarter), and the time the turn's fan-out
-// has taken is looked at as it goes (2 ms by default). Once either is spent, a PV's posts
+// has taken is looked at as it goes (1 ms by default). Once either is spent, a PV's posts
 // only merge into the PV's pending changes (squashed: memory stays bounded) and the PV queues here;
 // a subscription that cannot send marks the changes pending (squashed again) and its connection
 // queues here. The budget is renewed in the check phase (setImmediate), after the poll phase has
@@ -60,7 +60,7 @@ export class FanoutBudget {
    */
   constructor(
     public limit = 8192,
-    public limitMs = 2,
+    public limitMs = 1,
   ) {}
 
   /** True once this turn's fan-out is done: further updates wait for the next turn. */
