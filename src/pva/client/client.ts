@@ -102,7 +102,9 @@ export class PvaClient {
    * Writes to the PV. `value` is a plain value for the `value` field (an enum's index or choice
    * name), an object of dotted field paths (`{'value.index': 2}`, `{value: 2.5, 'alarm.message': ''}`),
    * or a PVStructure whose changed fields are sent. The PUT operation is kept open as for get():
-   * the next put with the same request is one round trip (two for an enum choice by name).
+   * the next put with the same request is one round trip (two for an enum choice by name). A put
+   * the server refuses is not sent again; only a kept operation the server calls stale (the PV
+   * closed or changed type since) is replaced and the put run once more.
    */
   async put(name: string, value: PutInput, opts: OpOptions = {}): Promise<void> {
     const pvRequest = pvRequestFor(name, opts.request);
