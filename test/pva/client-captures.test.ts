@@ -6,12 +6,12 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { PvaClient, formatClassic, formatDelta, formatPutReport, formatTree } from '../../src/pva/client/index.ts';
-import { Framer } from '../../src/pva/framer.ts';
-import { decodeMessage, ProtocolError, type Frame, type PvaMessage } from '../../src/pva/messages.ts';
+import type { Frame, PvaMessage } from '../../src/pva/messages.ts';
 import { Cmd, FLAG_BIG_ENDIAN, FLAG_CONTROL, MONITOR_START, SUB_INIT } from '../../src/pva/protocol.ts';
 import type { PVStructure } from '../../src/pvdata/index.ts';
 import { until } from '../cli/fixtures.ts';
 import { captureFrames, frameBytes, loadCapture, type Capture } from './captures.ts';
+import { onClientMessages } from './scripted-server.ts';
 
 interface Fake {
   server: Server;
@@ -50,40 +50,34 @@ async function fakeServer(cap: Capture): Promise<Fake> {
       );
       return i < 0 ? undefined : queue.splice(i, 1)[0];
     };
-    const framer = new Framer();
-    s.on('data', (d) => {
-      for (const f of framer.push(d)) {
-        if (f instanceof ProtocolError) return void s.destroy();
-        const m = decodeMessage(f);
-        if (m instanceof ProtocolError) return void s.destroy();
-        received.push(m);
-        switch (m.type) {
-          case 'validationReply': {
-            const r = take(Cmd.CONNECTION_VALIDATED);
-            if (r) s.write(frameBytes(r));
-            break;
-          }
-          case 'createChannel': {
-            const r = take(Cmd.CREATE_CHANNEL);
-            if (r) s.write(patchU32(r, 0, m.channels[0].cid));
-            break;
-          }
-          case 'getField': {
-            const r = take(Cmd.GET_FIELD);
-            if (r) s.write(patchU32(r, 0, m.ioid));
-            break;
-          }
-          case 'opRequest': {
-            const r = take(m.command, m.command === Cmd.MONITOR ? undefined : m.subcmd);
-            if (r) s.write(patchU32(r, 0, m.ioid));
-            if (m.command === Cmd.MONITOR && m.subcmd === MONITOR_START) {
-              for (let x = take(Cmd.MONITOR); x; x = take(Cmd.MONITOR)) s.write(patchU32(x, 0, m.ioid));
-            }
-            break;
-          }
-          default:
-            break;
+    onClientMessages(s, (m) => {
+      received.push(m);
+      switch (m.type) {
+        case 'validationReply': {
+          const r = take(Cmd.CONNECTION_VALIDATED);
+          if (r) s.write(frameBytes(r));
+          break;
         }
+        case 'createChannel': {
+          const r = take(Cmd.CREATE_CHANNEL);
+          if (r) s.write(patchU32(r, 0, m.channels[0].cid));
+          break;
+        }
+        case 'getField': {
+          const r = take(Cmd.GET_FIELD);
+          if (r) s.write(patchU32(r, 0, m.ioid));
+          break;
+        }
+        case 'opRequest': {
+          const r = take(m.command, m.command === Cmd.MONITOR ? undefined : m.subcmd);
+          if (r) s.write(patchU32(r, 0, m.ioid));
+          if (m.command === Cmd.MONITOR && m.subcmd === MONITOR_START) {
+            for (let x = take(Cmd.MONITOR); x; x = take(Cmd.MONITOR)) s.write(patchU32(x, 0, m.ioid));
+          }
+          break;
+        }
+        default:
+          break;
       }
     });
   });

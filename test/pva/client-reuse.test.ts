@@ -8,11 +8,12 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { PvaClient, PvaClientError } from '../../src/pva/client/index.ts';
 import { MAX_IDLE_OPS } from '../../src/pva/client/reuse.ts';
 import { Framer } from '../../src/pva/framer.ts';
-import { ProtocolError, decodeMessage, encodeMessage, encodeOpResponse, isBigEndian, type PvaMessage } from '../../src/pva/messages.ts';
+import { ProtocolError, encodeMessage, encodeOpResponse, isBigEndian, type PvaMessage } from '../../src/pva/messages.ts';
 import { Cmd, SUB_INIT } from '../../src/pva/protocol.ts';
 import { PvaServer, SharedPV, memoryLogger } from '../../src/pva/server/index.ts';
 import { PVStructure, STATUS_OK, Writer, ntEnum, ntScalar } from '../../src/pvdata/index.ts';
 import { sleep, until } from '../cli/fixtures.ts';
+import { onClientMessages } from './scripted-server.ts';
 
 /** What the client sent for an operation, as the proxy saw it. */
 interface WireOp {
@@ -394,30 +395,24 @@ describe('a GET reply on a kept operation that does not decode', () => {
           encodeMessage(w, { type: 'validationRequest', bufferSize: 65536, registrySize: 0x7fff, methods: ['anonymous'] });
         }),
       );
-      const framer = new Framer();
-      s.on('data', (d) => {
-        for (const f of framer.push(d)) {
-          if (f instanceof ProtocolError) return void s.destroy();
-          const m = decodeMessage(f);
-          if (m instanceof ProtocolError) return void s.destroy();
-          received.push(m);
-          if (m.type === 'validationReply') s.write(bytes((w) => encodeMessage(w, { type: 'validated', status: STATUS_OK })));
-          else if (m.type === 'createChannel') {
-            s.write(bytes((w) => encodeMessage(w, { type: 'createChannelResponse', cid: m.channels[0].cid, sid: 7, status: STATUS_OK })));
-          } else if (m.type === 'opRequest' && m.command === Cmd.GET) {
-            if (m.subcmd & SUB_INIT) {
-              s.write(bytes((w) => encodeOpResponse(w, { command: Cmd.GET, ioid: m.ioid, subcmd: m.subcmd, status: STATUS_OK, fieldType: type })));
-              continue;
-            }
-            const value = new PVStructure(type, { value: ++executes });
-            let reply = bytes((w) => encodeOpResponse(w, { command: Cmd.GET, ioid: m.ioid, subcmd: m.subcmd, status: STATUS_OK, value, changed: value.changed }));
-            if (executes === 2) {
-              // the second reply is cut short: its double is missing (the header's size says so)
-              reply = Buffer.from(reply.subarray(0, reply.length - 8));
-              reply.writeUInt32LE(reply.length - 8, 4);
-            }
-            s.write(reply);
+      onClientMessages(s, (m) => {
+        received.push(m);
+        if (m.type === 'validationReply') s.write(bytes((w) => encodeMessage(w, { type: 'validated', status: STATUS_OK })));
+        else if (m.type === 'createChannel') {
+          s.write(bytes((w) => encodeMessage(w, { type: 'createChannelResponse', cid: m.channels[0].cid, sid: 7, status: STATUS_OK })));
+        } else if (m.type === 'opRequest' && m.command === Cmd.GET) {
+          if (m.subcmd & SUB_INIT) {
+            s.write(bytes((w) => encodeOpResponse(w, { command: Cmd.GET, ioid: m.ioid, subcmd: m.subcmd, status: STATUS_OK, fieldType: type })));
+            return;
           }
+          const value = new PVStructure(type, { value: ++executes });
+          let reply = bytes((w) => encodeOpResponse(w, { command: Cmd.GET, ioid: m.ioid, subcmd: m.subcmd, status: STATUS_OK, value, changed: value.changed }));
+          if (executes === 2) {
+            // the second reply is cut short: its double is missing (the header's size says so)
+            reply = Buffer.from(reply.subarray(0, reply.length - 8));
+            reply.writeUInt32LE(reply.length - 8, 4);
+          }
+          s.write(reply);
         }
       });
     });

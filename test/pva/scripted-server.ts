@@ -13,6 +13,19 @@ function bytes(...ms: PvaMessage[]): Buffer {
   return w.toBuffer();
 }
 
+/** Feeds what a client sends on `s` to `onMessage`, decoded; a malformed frame or message closes the socket. */
+export function onClientMessages(s: Socket, onMessage: (m: PvaMessage) => void): void {
+  const framer = new Framer();
+  s.on('data', (d: Buffer) => {
+    for (const f of framer.push(d)) {
+      if (f instanceof ProtocolError) return void s.destroy();
+      const m = decodeMessage(f);
+      if (m instanceof ProtocolError) return void s.destroy();
+      onMessage(m);
+    }
+  });
+}
+
 /** The MONITOR INIT request a PvaClient sends for `monitor('x:y', …, opts)`, as a server decodes it. */
 export async function monitorRequestOf(opts: Omit<MonitorOptions, 'server' | 'onEvent'>): Promise<OpRequestMsg> {
   const sockets = new Set<Socket>();
@@ -27,17 +40,11 @@ export async function monitorRequestOf(opts: Omit<MonitorOptions, 'server' | 'on
         { type: 'validationRequest', bufferSize: 65536, registrySize: 0x7fff, methods: ['anonymous'] },
       ),
     );
-    const framer = new Framer();
-    s.on('data', (d) => {
-      for (const f of framer.push(d)) {
-        if (f instanceof ProtocolError) return void s.destroy();
-        const m = decodeMessage(f);
-        if (m instanceof ProtocolError) return void s.destroy();
-        if (m.type === 'validationReply') s.write(bytes({ type: 'validated', status: STATUS_OK }));
-        else if (m.type === 'createChannel') {
-          for (const c of m.channels) s.write(bytes({ type: 'createChannelResponse', cid: c.cid, sid: c.cid + 100, status: STATUS_OK }));
-        } else if (m.type === 'opRequest' && m.command === Cmd.MONITOR && m.subcmd & SUB_INIT) got(m);
-      }
+    onClientMessages(s, (m) => {
+      if (m.type === 'validationReply') s.write(bytes({ type: 'validated', status: STATUS_OK }));
+      else if (m.type === 'createChannel') {
+        for (const c of m.channels) s.write(bytes({ type: 'createChannelResponse', cid: c.cid, sid: c.cid + 100, status: STATUS_OK }));
+      } else if (m.type === 'opRequest' && m.command === Cmd.MONITOR && m.subcmd & SUB_INIT) got(m);
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));

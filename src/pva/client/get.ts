@@ -6,7 +6,7 @@ import type { PvaMessage } from '../messages.ts';
 import { Cmd, SUB_INIT } from '../protocol.ts';
 import { statusText, type ClientConnection, type OpHandler } from './connection.ts';
 import type { Call } from './operation.ts';
-import type { IdleOp, OpCache } from './reuse.ts';
+import { retryStale, type IdleOp, type OpCache } from './reuse.ts';
 
 class GetOp implements OpHandler, IdleOp {
   readonly kind = 'get';
@@ -56,11 +56,7 @@ class GetOp implements OpHandler, IdleOp {
   private failed(call: Call<PVStructure>, message: string): void {
     const reused = this.reused;
     this.destroy();
-    if (reused) {
-      this.cache.destroyAll();
-      if (call.retry()) return;
-    }
-    call.fail(message);
+    if (!retryStale(reused, this.cache, call)) call.fail(message);
   }
 
   onMessage(m: PvaMessage): void {

@@ -7,7 +7,7 @@ import type { PvaMessage } from '../messages.ts';
 import { Cmd, STALE_PV_CLOSED, STALE_TYPE_CHANGED, SUB_GET, SUB_INIT } from '../protocol.ts';
 import { statusText, type ClientConnection, type OpHandler } from './connection.ts';
 import type { Call } from './operation.ts';
-import type { IdleOp, OpCache } from './reuse.ts';
+import { retryStale, type IdleOp, type OpCache } from './reuse.ts';
 
 /** A plain value for `value`, an object of dotted field paths, or a ready PVStructure. */
 export type PutInput = PVStructure | Record<string, unknown> | unknown;
@@ -206,11 +206,7 @@ class PutOp implements OpHandler, IdleOp {
     this.destroy();
     this.input = undefined;
     this.value = undefined;
-    if (reused) {
-      this.cache.destroyAll();
-      if (call.retry()) return;
-    }
-    call.fail(message);
+    if (!retryStale(reused, this.cache, call)) call.fail(message);
   }
 
   onMessage(m: PvaMessage): void {

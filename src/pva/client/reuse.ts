@@ -64,3 +64,14 @@ export class OpCache {
     for (const op of ops) op.destroy();
   }
 }
+
+/**
+ * A kept operation failed: the server may have dropped or changed what it was made for, so the
+ * channel's other kept operations end too and the call runs once more on a fresh operation. True
+ * when it does; false for an operation that was not reused (the caller then fails the call).
+ */
+export function retryStale(reused: boolean, cache: OpCache, call: { retry(): boolean }): boolean {
+  if (!reused) return false;
+  cache.destroyAll();
+  return call.retry();
+}
