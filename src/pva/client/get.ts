@@ -4,38 +4,21 @@
 import type { PVStructure } from '../../pvdata/index.ts';
 import type { PvaMessage } from '../messages.ts';
 import { Cmd, SUB_INIT } from '../protocol.ts';
-import { statusText, type ClientConnection, type OpHandler } from './connection.ts';
+import { statusText, type ClientConnection } from './connection.ts';
 import type { Call } from './operation.ts';
-import { retryStale, type IdleOp, type OpCache } from './reuse.ts';
+import { KeptOp } from './reuse.ts';
 
-class GetOp implements OpHandler, IdleOp {
+class GetOp extends KeptOp<PVStructure> {
   readonly kind = 'get';
-  readonly types: OpHandler['types'] = {};
-  /** The call using it; undefined while it is idle (a stray reply is then ignored). */
-  private call: Call<PVStructure> | undefined;
-  /** The call runs on it after an earlier call initialized it. */
-  private reused = false;
-
-  constructor(
-    readonly conn: ClientConnection,
-    private readonly cache: OpCache,
-    readonly sid: number,
-    readonly ioid: number,
-    readonly request: string,
-  ) {}
 
   /** Initializes it on the server for `call` (the GET follows the INIT reply). */
   init(call: Call<PVStructure>, pvRequest: PVStructure): void {
-    this.call = call;
-    this.conn.register(this.ioid, this);
-    this.conn.opRequest({ command: Cmd.GET, sid: this.sid, ioid: this.ioid, subcmd: SUB_INIT, pvRequest });
+    this.sendInit(call, Cmd.GET, pvRequest);
   }
 
   /** Runs `call` on it again: the GET alone. */
   execute(call: Call<PVStructure>): void {
-    this.call = call;
-    this.reused = true;
-    call.ioid = this.ioid;
+    this.takeFor(call);
     call.inTurn(this.sendGet);
   }
 
@@ -43,21 +26,6 @@ class GetOp implements OpHandler, IdleOp {
   private readonly sendGet = (): void => {
     this.conn.opRequest({ command: Cmd.GET, sid: this.sid, ioid: this.ioid, subcmd: 0 });
   };
-
-  destroy(): void {
-    this.call = undefined;
-    this.conn.destroyRequest(this.sid, this.ioid);
-  }
-
-  /**
-   * It failed: it ends on the server. A reused one may be stale (the PV's type changed since its
-   * INIT): the channel's other kept operations end too and the call runs once more on a fresh one.
-   */
-  private failed(call: Call<PVStructure>, message: string): void {
-    const reused = this.reused;
-    this.destroy();
-    if (!retryStale(reused, this.cache, call)) call.fail(message);
-  }
 
   onMessage(m: PvaMessage): void {
     const call = this.call;
@@ -69,21 +37,9 @@ class GetOp implements OpHandler, IdleOp {
       call.inTurn(this.sendGet);
     } else {
       if (!m.value) return this.failed(call, 'reply without a value');
-      this.call = undefined;
-      this.reused = false;
-      this.cache.keep(this);
+      this.release();
       call.ok(m.value);
     }
-  }
-
-  onUndecodable(reason: string): void {
-    if (this.call) this.failed(this.call, reason);
-  }
-
-  onClosed(reason: string): void {
-    const call = this.call;
-    this.call = undefined;
-    call?.fail(reason);
   }
 }
 

@@ -5,9 +5,9 @@
 import { PVStructure, type FieldDesc, type Structure } from '../../pvdata/index.ts';
 import type { PvaMessage } from '../messages.ts';
 import { Cmd, STALE_PV_CLOSED, STALE_TYPE_CHANGED, SUB_GET, SUB_INIT } from '../protocol.ts';
-import { statusText, type ClientConnection, type OpHandler } from './connection.ts';
+import { statusText, type ClientConnection } from './connection.ts';
 import type { Call } from './operation.ts';
-import { retryStale, type IdleOp, type OpCache } from './reuse.ts';
+import { KeptOp } from './reuse.ts';
 
 /** A plain value for `value`, an object of dotted field paths, or a ready PVStructure. */
 export type PutInput = PVStructure | Record<string, unknown> | unknown;
@@ -108,47 +108,26 @@ function arrayInput(x: unknown): unknown {
   return s === '' ? [] : s.split(',').map((e) => e.trim());
 }
 
-class PutOp implements OpHandler, IdleOp {
+class PutOp extends KeptOp<void> {
   readonly kind = 'put';
-  readonly types: OpHandler['types'] = {};
-  /** The call using it and what it writes; undefined while it is idle (a stray reply is then ignored). */
-  private call: Call<void> | undefined;
+  /** What the call using it writes. */
   private input: PutInput;
   /** The value to put, built once the input and (for an enum choice by name) the current value are known. */
   private value: PVStructure | undefined;
   private stage: 'init' | 'fetch' | 'put' = 'init';
   private putType: Structure | undefined;
-  /** The call runs on it after an earlier call initialized it. */
-  private reused = false;
-
-  constructor(
-    readonly conn: ClientConnection,
-    private readonly cache: OpCache,
-    readonly sid: number,
-    readonly ioid: number,
-    readonly request: string,
-  ) {}
 
   /** Initializes it on the server for `call` (the put follows the INIT reply). */
   init(call: Call<void>, input: PutInput, pvRequest: PVStructure): void {
-    this.call = call;
     this.input = input;
-    this.conn.register(this.ioid, this);
-    this.conn.opRequest({ command: Cmd.PUT, sid: this.sid, ioid: this.ioid, subcmd: SUB_INIT, pvRequest });
+    this.sendInit(call, Cmd.PUT, pvRequest);
   }
 
   /** Runs `call` on it again with the put type of its INIT: the PUT alone (after a fetch when the input needs one). */
   execute(call: Call<void>, input: PutInput): void {
-    this.call = call;
+    this.takeFor(call);
     this.input = input;
-    this.reused = true;
-    call.ioid = this.ioid;
     this.begin(call);
-  }
-
-  destroy(): void {
-    this.call = undefined;
-    this.conn.destroyRequest(this.sid, this.ioid);
   }
 
   /** The call's first execute, in its turn (see Call.inTurn): the fetch of the current value when the input needs it, else the PUT. */
@@ -189,24 +168,16 @@ class PutOp implements OpHandler, IdleOp {
   };
 
   /** The call is done with it: kept on the channel for the next put with the same request. */
-  private release(): void {
-    this.call = undefined;
+  protected override release(): void {
     this.input = undefined;
     this.value = undefined;
-    this.reused = false;
-    this.cache.keep(this);
+    super.release();
   }
 
-  /**
-   * It failed: it ends on the server. A reused one may be stale (the PV's type changed since its
-   * INIT): the channel's other kept operations end too and the call runs once more on a fresh one.
-   */
-  private failed(call: Call<void>, message: string): void {
-    const reused = this.reused;
-    this.destroy();
+  protected override failed(call: Call<void>, message: string): void {
     this.input = undefined;
     this.value = undefined;
-    if (!retryStale(reused, this.cache, call)) call.fail(message);
+    super.failed(call, message);
   }
 
   onMessage(m: PvaMessage): void {
@@ -235,15 +206,6 @@ class PutOp implements OpHandler, IdleOp {
     }
   }
 
-  onUndecodable(reason: string): void {
-    if (this.call) this.failed(this.call, reason);
-  }
-
-  onClosed(reason: string): void {
-    const call = this.call;
-    this.call = undefined;
-    call?.fail(reason);
-  }
 }
 
 /**

@@ -1,7 +1,11 @@
 // Initialized GET and PUT operations kept open between calls, so that the next get or put with the
 // same pvRequest on the same channel is one round trip (the execute alone) instead of two (INIT,
 // then the execute), as pvAccessCPP's ChannelGet/ChannelPut are executed again.
-import type { ClientConnection } from './connection.ts';
+import type { PVStructure } from '../../pvdata/index.ts';
+import type { PvaMessage } from '../messages.ts';
+import { SUB_INIT } from '../protocol.ts';
+import type { ClientConnection, OpHandler } from './connection.ts';
+import type { Call } from './operation.ts';
 
 /** An initialized GET or PUT operation that no call is using, open on the server. */
 export interface IdleOp {
@@ -66,12 +70,73 @@ export class OpCache {
 }
 
 /**
- * A kept operation failed: the server may have dropped or changed what it was made for, so the
- * channel's other kept operations end too and the call runs once more on a fresh operation. True
- * when it does; false for an operation that was not reused (the caller then fails the call).
+ * What a GET and a PUT kept between calls have in common: one call at a time uses it, it is
+ * initialized once (INIT) and executed again by later calls, put back in its channel's cache when a
+ * call succeeds, and ended on the server when one fails.
  */
-export function retryStale(reused: boolean, cache: OpCache, call: { retry(): boolean }): boolean {
-  if (!reused) return false;
-  cache.destroyAll();
-  return call.retry();
+export abstract class KeptOp<T> implements OpHandler, IdleOp {
+  abstract readonly kind: IdleOp['kind'];
+  readonly types: OpHandler['types'] = {};
+  /** The call using it; undefined while it is idle (a stray reply is then ignored). */
+  protected call: Call<T> | undefined;
+  /** The call runs on it after an earlier call initialized it. */
+  protected reused = false;
+
+  constructor(
+    readonly conn: ClientConnection,
+    protected readonly cache: OpCache,
+    readonly sid: number,
+    readonly ioid: number,
+    readonly request: string,
+  ) {}
+
+  /** Sends the INIT of `command` for `call` (its execute follows the INIT reply). */
+  protected sendInit(call: Call<T>, command: number, pvRequest: PVStructure): void {
+    this.call = call;
+    this.conn.register(this.ioid, this);
+    this.conn.opRequest({ command, sid: this.sid, ioid: this.ioid, subcmd: SUB_INIT, pvRequest });
+  }
+
+  /** `call` runs on it again, without an INIT. */
+  protected takeFor(call: Call<T>): void {
+    this.call = call;
+    this.reused = true;
+    call.ioid = this.ioid;
+  }
+
+  destroy(): void {
+    this.call = undefined;
+    this.conn.destroyRequest(this.sid, this.ioid);
+  }
+
+  /** The call is done with it: kept on the channel for the next call with the same request. */
+  protected release(): void {
+    this.call = undefined;
+    this.reused = false;
+    this.cache.keep(this);
+  }
+
+  /**
+   * It failed: it ends on the server. A reused one may be stale (the PV's type changed since its
+   * INIT): the channel's other kept operations end too and the call runs once more on a fresh one.
+   */
+  protected failed(call: Call<T>, message: string): void {
+    const reused = this.reused;
+    this.destroy();
+    if (!reused) return call.fail(message);
+    this.cache.destroyAll();
+    if (!call.retry()) call.fail(message);
+  }
+
+  abstract onMessage(m: PvaMessage): void;
+
+  onUndecodable(reason: string): void {
+    if (this.call) this.failed(this.call, reason);
+  }
+
+  onClosed(reason: string): void {
+    const call = this.call;
+    this.call = undefined;
+    call?.fail(reason);
+  }
 }
