@@ -18,7 +18,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
@@ -27,19 +27,10 @@ import { EpicsPvServer } from '../src/epics/index.ts';
 import { PvaClient } from '../src/pva/client/index.ts';
 import { memoryLogger } from '../src/pva/server/index.ts';
 import { processFanout } from '../src/pva/server/fanout.ts';
+import { fmt, table, loopEnv, cpuSeconds, rssMB } from './util.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const fmt = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 const wallMs = () => performance.timeOrigin + performance.now();
-
-function table(title: string, head: string[], rows: string[][]): void {
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (r: string[]) => '| ' + r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join(' | ') + ' |';
-  console.log(`\n${title}\n`);
-  console.log(line(head));
-  console.log('|' + w.map((n, i) => (i === 0 ? ':' : '') + '-'.repeat(n + 1) + (i === 0 ? '' : ':')).join('|') + '|');
-  for (const r of rows) console.log(line(r));
-}
 
 function args(list: string[]): Record<string, string> {
   const o: Record<string, string> = {};
@@ -296,43 +287,8 @@ async function freePorts(): Promise<{ tcp: number; udp: number }> {
   return { tcp, udp };
 }
 
-function loopEnv(tcp: number, udp: number): NodeJS.ProcessEnv {
-  return {
-    ...process.env,
-    EPICS_PVAS_SERVER_PORT: String(tcp),
-    EPICS_PVAS_BROADCAST_PORT: String(udp),
-    EPICS_PVAS_INTF_ADDR_LIST: '127.0.0.1',
-    EPICS_PVAS_BEACON_ADDR_LIST: '127.0.0.1',
-    EPICS_PVAS_AUTO_BEACON_ADDR_LIST: 'NO',
-    EPICS_PVA_ADDR_LIST: '127.0.0.1',
-    EPICS_PVA_AUTO_ADDR_LIST: 'NO',
-    EPICS_PVA_BROADCAST_PORT: String(udp),
-    EPICS_PVA_SERVER_PORT: String(tcp),
-  };
-}
-
 const self = process.argv[1];
 const nodeArgs = ['--import', 'tsx', self];
-
-/** CPU seconds (user+system) a process has used, from /proc. */
-function cpuSeconds(pid: number | undefined): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return NaN;
-  }
-}
-
-function rssMB(pid: number | undefined): number {
-  try {
-    const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : NaN;
-  } catch {
-    return NaN;
-  }
-}
 
 /** A child whose stdout lines are collected; `line(re)` waits for one matching. */
 class Child {

@@ -33,24 +33,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { connect, createServer } from 'node:net';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ARRAY_CTOR, PVStructure, type ScalarType } from '../src/pvdata/index.ts';
 import { ntScalar, ntScalarArray } from '../src/pvdata/nt.ts';
 import { PvaServer, SharedPV, consoleLogger, memoryLogger } from '../src/pva/server/index.ts';
 import { PvaClient } from '../src/pva/client/index.ts';
+import { fmt, table, loopEnv, cpuSeconds } from './util.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const fmt = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
-
-function table(title: string, head: string[], rows: string[][]): void {
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (r: string[]) => '| ' + r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join(' | ') + ' |';
-  console.log(`\n${title}\n`);
-  console.log(line(head));
-  console.log('|' + w.map((n, i) => (i === 0 ? ':' : '') + '-'.repeat(n + 1) + (i === 0 ? '' : ':')).join('|') + '|');
-  for (const r of rows) console.log(line(r));
-}
 
 // ---------------------------------------------------------------- spam / eat modes
 
@@ -321,21 +312,6 @@ async function freeUdpPort(): Promise<number> {
   return p;
 }
 
-function loopEnv(tcp: number, udp: number): NodeJS.ProcessEnv {
-  return {
-    ...process.env,
-    EPICS_PVAS_SERVER_PORT: String(tcp),
-    EPICS_PVAS_BROADCAST_PORT: String(udp),
-    EPICS_PVAS_INTF_ADDR_LIST: '127.0.0.1',
-    EPICS_PVAS_BEACON_ADDR_LIST: '127.0.0.1',
-    EPICS_PVAS_AUTO_BEACON_ADDR_LIST: 'NO',
-    EPICS_PVA_ADDR_LIST: '127.0.0.1',
-    EPICS_PVA_AUTO_ADDR_LIST: 'NO',
-    EPICS_PVA_BROADCAST_PORT: String(udp),
-    EPICS_PVA_SERVER_PORT: String(tcp),
-  };
-}
-
 const self = process.argv[1];
 const nodeArgs = ['--import', 'tsx', self];
 
@@ -370,17 +346,6 @@ interface Pair {
   skips: number;
   /** Server process CPU (user+system, all threads) per update, microseconds. */
   cpuUs: number;
-}
-
-/** CPU seconds (user+system, all threads) a process has used so far, from /proc (NaN elsewhere). */
-function cpuSeconds(pid: number | undefined): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-  } catch {
-    return NaN;
-  }
 }
 
 async function pairing(spammer: 'pvxs' | 'pvtree', eater: 'pvxs' | 'pvtree', bin: string | undefined, seconds: number): Promise<Pair> {
