@@ -80,6 +80,18 @@ export const PY_PRELUDE = `
 import json, math, sys, time
 import epics
 from epics import ca, dbr
+# pyepics race (seen with 3.4.1): PV.__init__ reads the field type right after creating the channel
+# and stores it after the connection callback may already have stored the right one; when the
+# channel connected in between (within microseconds over a TCP name server), the PV keeps the type
+# of an unconnected channel (-1, so DBR_STS_DOUBLE for form='time') and its get then fails inside
+# pyepics. Re-derive the type once __init__ is done if the channel is connected by then.
+_pv_init = epics.PV.__init__
+def _pv_init_fixed(self, *a, **kw):
+    _pv_init(self, *a, **kw)
+    if self.chid is not None and ca.field_type(self.chid) >= 0:
+        self.ftype = ca.promote_type(self.chid, use_ctrl=self.form == 'ctrl', use_time=self.form == 'time')
+        self._args['type'] = dbr.Name(self.ftype).lower()
+epics.PV.__init__ = _pv_init_fixed
 def j(v):
     if hasattr(v, 'tolist'):
         v = v.tolist()
