@@ -321,7 +321,9 @@ export class PVStructure {
   }
 
   clone(): PVStructure {
-    return this.cloneUnchanged().copyChangedMarks(this);
+    const c = this.cloneUnchanged();
+    c.changed.copyFrom(this.changed);
+    return c;
   }
 
   /** A copy of the values with no field marked changed (cheaper than clone().clearChanged()). */
@@ -330,11 +332,6 @@ export class PVStructure {
     const c = new PVStructure(this.type, CLONE);
     cloneSource = undefined;
     return c;
-  }
-
-  private copyChangedMarks(from: PVStructure): this {
-    this.changed.copyFrom(from.changed);
-    return this;
   }
 
   private subJSON(offset: number): Record<string, unknown> {
