@@ -72,11 +72,7 @@ export class Call<T> implements Waiter, InLine {
     this.sid = this.ch.sid;
     this.ch.line.push(this);
     this.inLine = true;
-    try {
-      this.starter(this, c);
-    } catch (e) {
-      this.finish(e instanceof Error ? e : new Error(String(e)));
-    }
+    this.run(c);
   }
 
   /**
@@ -126,12 +122,17 @@ export class Call<T> implements Waiter, InLine {
     this.fresh = true;
     this.ioid = this.host.nextIoid();
     this.sid = this.ch.sid;
+    this.run(c);
+    return true;
+  }
+
+  /** Starts the operation on circuit `c` (a throw settles the call). */
+  private run(c: Circuit): void {
     try {
       this.starter(this, c);
     } catch (e) {
       this.finish(e instanceof Error ? e : new Error(String(e)));
     }
-    return true;
   }
 
   /** The channel cannot be had. */
